@@ -1,0 +1,4 @@
+"""advisor: a threading code advisor for Python."""
+
+__version__ = "0.1.0"
+

@@ -1,0 +1,964 @@
+"""Build a :class:`ModuleModel` from a libcst module in one traversal.
+
+Names are resolved through the module's imports by a light scope tracker (module,
+class and function scopes, ``global``/``nonlocal``), which costs a fraction of
+libcst's QualifiedNameProvider; positions are resolved lazily (see ``positions``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from .model import (
+    EXECUTOR_KINDS,
+    LOCK_KINDS,
+    MODULE,
+    PRIMITIVE_TYPES,
+    THREAD_TYPES,
+    Access,
+    Call,
+    ClassInfo,
+    FunctionInfo,
+    HeldLock,
+    LockAcquire,
+    ModuleModel,
+    Primitive,
+    Spawn,
+)
+
+LOCKISH = re.compile(r"(^|_)(r?lock|mutex|mtx|cv|cond(ition)?|sem(aphore)?)($|_)|lock$", re.I)
+EXECUTORISH = re.compile(r"(executor|pool|^ex$|^exe$|^tpe$)", re.I)
+MUTATORS = frozenset(
+    {
+        "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
+        "add", "discard", "popitem", "appendleft", "popleft", "extendleft", "sort", "reverse",
+        "__setitem__", "__delitem__",
+    }
+)
+
+
+def dotted(expr: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _kwarg(call: cst.Call, name: str) -> cst.Arg | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def _positional(call: cst.Call, index: int) -> cst.Arg | None:
+    i = 0
+    for arg in call.args:
+        if arg.keyword is not None or arg.star:
+            break
+        if i == index:
+            return arg
+        i += 1
+    return None
+
+
+def is_false_literal(expr: cst.BaseExpression) -> bool:
+    return (isinstance(expr, cst.Name) and expr.value in ("False", "None")) or (
+        isinstance(expr, cst.Integer) and expr.value == "0"
+    )
+
+
+class _LocalsCollector(cst.CSTVisitor):
+    """Names bound in one function scope (not in nested scopes)."""
+
+    def __init__(self) -> None:
+        self.assigned: set[str] = set()
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+
+    def _bind(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self.assigned.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for el in target.elements:
+                self._bind(el.value)
+        elif isinstance(target, cst.StarredElement):
+            self._bind(target.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.assigned.add(node.name.value)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.assigned.add(node.name.value)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ListComp(self, node: cst.ListComp) -> bool:
+        return False
+
+    def visit_SetComp(self, node: cst.SetComp) -> bool:
+        return False
+
+    def visit_DictComp(self, node: cst.DictComp) -> bool:
+        return False
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._bind(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._bind(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._bind(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._bind(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._bind(node.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind(node.target)
+
+    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+        if node.asname is None:
+            name = dotted(node.name)
+            if name:
+                self.assigned.add(name.split(".")[0])
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.globals.update(n.name.value for n in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.nonlocals.update(n.name.value for n in node.names)
+
+
+def _params(params: cst.Parameters) -> tuple[str, ...]:
+    names = [p.name.value for p in (*params.posonly_params, *params.params)]
+    if isinstance(params.star_arg, cst.Param):
+        names.append(params.star_arg.name.value)
+    names.extend(p.name.value for p in params.kwonly_params)
+    if params.star_kwarg is not None:
+        names.append(params.star_kwarg.name.value)
+    return tuple(names)
+
+
+@dataclass
+class _Frame:
+    info: FunctionInfo
+    held: list[HeldLock] = field(default_factory=list)
+    loop_depth: int = 0
+    while_depth: int = 0
+    imports: dict[str, str] = field(default_factory=dict)
+    nonlocals: frozenset[str] = frozenset()
+
+
+@dataclass
+class _PendingCall:
+    call: Call
+    candidates: list[tuple[str, bool]]  # (qualname-or-"cls:Name.meth", same_instance)
+
+
+class ModelBuilder(cst.CSTVisitor):
+    def __init__(self, module: cst.Module, path: str) -> None:
+        self.model = ModuleModel(path=path, module=module)
+        self.module_names: set[str] = set()
+        self.frames: list[_Frame] = []
+        self.class_stack: list[ClassInfo] = []
+        self.block_marks: list[int] = []
+        self.stmt: cst.SimpleStatementLine | None = None
+        self.targets: set[int] = set()
+        self.pending: list[_PendingCall] = []
+        self.pending_for: list[tuple[str, str]] = []
+        self.thread_lists: set[str] = set()
+        self.call_info: dict[int, Call] = {}
+        self.lambda_names: dict[int, str] = {}
+        self.bound: dict[int, tuple[str, bool]] = {}
+        self.target_info: dict[int, list[str]] = {}
+        self.arg_refs: dict[int, str | None] = {}
+        self.callee_nodes: set[int] = set()
+        self._collect_module_names(module)
+        top = FunctionInfo(MODULE, MODULE, module)
+        self.model.functions[MODULE] = top
+        self.frames.append(_Frame(top))
+
+    # -- module pre-pass --------------------------------------------------------------
+    def _collect_module_names(self, module: cst.Module) -> None:
+        collector = _LocalsCollector()
+        for stmt in module.body:
+            stmt.visit(collector)
+            self._scan_imports(stmt, self.model.imports)
+        self.module_names = collector.assigned
+
+    @staticmethod
+    def _scan_imports(stmt: cst.CSTNode, table: dict[str, str]) -> None:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            if isinstance(stmt, (cst.If, cst.Try)):
+                for block in _blocks(stmt):
+                    for inner in block.body:
+                        ModelBuilder._scan_imports(inner, table)
+            return
+        for small in stmt.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    name = dotted(alias.name)
+                    if not name:
+                        continue
+                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                        table[alias.asname.name.value] = name
+                    else:
+                        table[name.split(".")[0]] = name.split(".")[0]
+            elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                base = dotted(small.module) if small.module is not None else ""
+                if small.relative:
+                    base = "." * len(small.relative) + (base or "")
+                for alias in small.names:
+                    name = dotted(alias.name)
+                    if not name:
+                        continue
+                    local = name
+                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                        local = alias.asname.name.value
+                    table[local] = f"{base}.{name}" if base else name
+
+    # -- scope helpers ----------------------------------------------------------------
+    @property
+    def frame(self) -> _Frame:
+        return self.frames[-1]
+
+    @property
+    def fn(self) -> FunctionInfo:
+        return self.frames[-1].info
+
+    def resolve(self, expr: cst.BaseExpression) -> str | None:
+        """Dotted name of ``expr`` through imports and module definitions."""
+        name = dotted(expr)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        for frame in reversed(self.frames):
+            if head in frame.imports:
+                base = frame.imports[head]
+                return f"{base}.{rest}" if rest else base
+            if frame.info.qualname != MODULE and head in frame.info.local_names:
+                if self._local_function(frame, head):
+                    return f"{frame.info.qualname}.<locals>.{name}"
+                return None
+        if head in self.model.imports:
+            base = self.model.imports[head]
+            return f"{base}.{rest}" if rest else base
+        if head in self.module_names:
+            return name
+        return None
+
+    @staticmethod
+    def _local_function(frame: _Frame, name: str) -> bool:
+        return f"{frame.info.qualname}.<locals>.{name}" in frame.info.__dict__.get("_nested", ())
+
+    def self_class(self, name: str) -> str | None:
+        """The class whose instance ``name`` denotes (``self``/``cls``), seen from here."""
+        for frame in reversed(self.frames):
+            info = frame.info
+            if info.qualname == MODULE:
+                return None
+            if info.self_name == name:
+                return info.class_name
+            if name in info.local_names and not info.is_lambda:
+                return None
+        return None
+
+    def ref(self, expr: cst.BaseExpression) -> str | None:
+        if isinstance(expr, cst.Name):
+            return self.name_ref(expr.value)
+        if isinstance(expr, cst.Attribute):
+            attr = expr.attr.value
+            value = expr.value
+            if isinstance(value, cst.Name):
+                cls = self.self_class(value.value)
+                if cls is not None:
+                    return f"a:{cls}.{attr}"
+                if value.value in self.model.classes and not self._shadowed(value.value):
+                    return f"a:{value.value}.{attr}"
+            base = self.ref(value)
+            if base is None:
+                return None
+            typ = self.model.types.get(base)
+            if typ is not None:
+                return f"a:{typ}.{attr}"
+            return f"{base}.{attr}"
+        return None
+
+    def _shadowed(self, name: str) -> bool:
+        return any(
+            f.info.qualname != MODULE and name in f.info.local_names for f in self.frames
+        )
+
+    def name_ref(self, name: str) -> str | None:
+        for frame in reversed(self.frames):
+            info = frame.info
+            if info.qualname == MODULE:
+                break
+            if name in info.global_names:
+                return f"g:{name}"
+            if name in info.local_names and name not in frame.nonlocals:
+                if info.self_name == name:
+                    return None
+                return f"l:{info.qualname}.{name}"
+        if name in self.module_names and name not in self.model.imports:
+            return f"g:{name}"
+        return None
+
+    # -- locks ------------------------------------------------------------------------
+    def lock_of(self, expr: cst.BaseExpression) -> tuple[str, str | None] | None:
+        ref = self.ref(expr)
+        kind = self.model.primitive_kind(ref)
+        if kind is not None:
+            return (ref, kind) if kind in LOCK_KINDS else None
+        text = dotted(expr)
+        if text is None:
+            return None
+        last = text.rsplit(".", 1)[-1]
+        if LOCKISH.search(last):
+            return (ref or f"?:{text}", None)
+        return None
+
+    # -- functions --------------------------------------------------------------------
+    def _enter_function(self, info: FunctionInfo, body: cst.CSTNode, params: tuple[str, ...]) -> None:
+        collector = _LocalsCollector()
+        body.visit(collector)
+        info.local_names = frozenset(collector.assigned | set(params)) - collector.globals
+        info.global_names = frozenset(collector.globals)
+        info.params = params
+        nested = {
+            f"{info.qualname}.<locals>.{n}"
+            for n in collector.assigned
+        }
+        info.__dict__["_nested"] = nested
+        frame = _Frame(info, nonlocals=frozenset(collector.nonlocals))
+        self.model.functions[info.qualname] = info
+        self.frames.append(frame)
+
+    def _qualname(self, name: str) -> str:
+        if self.class_stack and self._in_class_body():
+            return f"{self._class_path()}.{name}"
+        if self.fn.qualname == MODULE:
+            return name
+        return f"{self.fn.qualname}.<locals>.{name}"
+
+    def _class_path(self) -> str:
+        return self.class_stack[-1].name
+
+    def _in_class_body(self) -> bool:
+        return bool(self.class_stack) and getattr(self, "_class_frame_depth", [])[-1] == len(self.frames)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        name = node.name.value
+        if self.fn.qualname != MODULE or (self.class_stack and self._in_class_body()):
+            qual = self._qualname(name) if not self._in_class_body() else f"{self._class_path()}.{name}"
+        else:
+            qual = name
+        bases = tuple(b for b in (self.resolve(a.value) for a in node.bases) if b)
+        info = ClassInfo(qual, node, bases)
+        self.model.classes[qual] = info
+        if qual != name and name not in self.model.classes:
+            self.model.classes.setdefault(name, info)
+        self.class_stack.append(info)
+        self.__dict__.setdefault("_class_frame_depth", []).append(len(self.frames))
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self.class_stack.pop()
+        self._class_frame_depth.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.targets.add(id(node.name))
+        in_class = self._in_class_body()
+        qual = self._qualname(node.name.value)
+        decorators = tuple(filter(None, (dotted(d.decorator) for d in node.decorators)))
+        info = FunctionInfo(
+            qual,
+            node.name.value,
+            node,
+            class_name=self.class_stack[-1].name if in_class else None,
+            parent=self.fn.qualname,
+            is_async=node.asynchronous is not None,
+            decorators=decorators,
+        )
+        if in_class:
+            self.class_stack[-1].methods[node.name.value] = qual
+        self._enter_function(info, node.body, _params(node.params))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.frames.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        qual = f"{self.fn.qualname}.<lambda>#{len(self.lambda_names)}"
+        self.lambda_names[id(node)] = qual
+        info = FunctionInfo(qual, "<lambda>", node, parent=self.fn.qualname, is_lambda=True)
+        self._enter_function(info, node.body, _params(node.params))
+
+    def leave_Lambda(self, node: cst.Lambda) -> None:
+        self.frames.pop()
+
+    # -- imports inside functions -----------------------------------------------------
+    def visit_Import(self, node: cst.Import) -> None:
+        if self.fn.qualname != MODULE:
+            self._scan_imports(cst.SimpleStatementLine(body=[node]), self.frame.imports)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if self.fn.qualname != MODULE:
+            self._scan_imports(cst.SimpleStatementLine(body=[node]), self.frame.imports)
+
+    # -- statements, blocks, loops ----------------------------------------------------
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.stmt = node
+
+    def leave_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.stmt = None
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.block_marks.append(len(self.frame.held))
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        mark = self.block_marks.pop()
+        held = self.frame.held
+        kept = held[:mark] + [h for h in held[mark:] if h.via == "with"]
+        held[:] = kept
+
+    def _loop(self, delta: int, is_while: bool = False) -> None:
+        self.frame.loop_depth += delta
+        if is_while:
+            self.frame.while_depth += delta
+
+    def visit_For(self, node: cst.For) -> None:
+        target = self.ref(node.target)
+        source = self.ref(node.iter)
+        if target and source:
+            self.pending_for.append((target, source))
+        self._loop(1)
+
+    def leave_For(self, node: cst.For) -> None:
+        self._loop(-1)
+
+    def visit_While(self, node: cst.While) -> None:
+        self._loop(1, True)
+
+    def leave_While(self, node: cst.While) -> None:
+        self._loop(-1, True)
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._loop(1)
+
+    def leave_ListComp(self, node: cst.ListComp) -> None:
+        self._loop(-1)
+
+    visit_SetComp = visit_ListComp  # type: ignore[assignment]
+    leave_SetComp = leave_ListComp  # type: ignore[assignment]
+    visit_GeneratorExp = visit_ListComp  # type: ignore[assignment]
+    leave_GeneratorExp = leave_ListComp  # type: ignore[assignment]
+    visit_DictComp = visit_ListComp  # type: ignore[assignment]
+    leave_DictComp = leave_ListComp  # type: ignore[assignment]
+
+    # -- with -------------------------------------------------------------------------
+    def visit_With(self, node: cst.With) -> None:
+        pushed = 0
+        for item in node.items:
+            expr = item.item
+            if isinstance(expr, cst.Call):
+                qual = self.resolve(expr.func)
+                kind = PRIMITIVE_TYPES.get(qual or "")
+                if kind and item.asname is not None:
+                    ref = self.ref(item.asname.name)
+                    if ref:
+                        self.model.primitives[ref] = Primitive(ref, kind, qual or "", expr, self.fn.qualname)
+                continue
+            lock = self.lock_of(expr)
+            if lock is None:
+                continue
+            ref, kind = lock
+            held = HeldLock(ref, kind, "with", expr)
+            self.fn.acquires.append(
+                LockAcquire(ref, kind, "with", self.fn.qualname, tuple(self.frame.held), expr)
+            )
+            self.frame.held.append(held)
+            pushed += 1
+        self.__dict__.setdefault("_with_pushed", []).append(pushed)
+
+    def leave_With(self, node: cst.With) -> None:
+        pushed = self._with_pushed.pop()
+        if pushed:
+            del self.frame.held[-pushed:]
+
+    # -- assignments and accesses -----------------------------------------------------
+    def _record(self, ref: str | None, kind: str, node: cst.CSTNode) -> None:
+        if ref is None:
+            return
+        self.fn.accesses.append(
+            Access(ref, kind, self.fn.qualname, tuple(self.frame.held), node, self.stmt)
+        )
+
+    def _reads_ref(self, expr: cst.BaseExpression, ref: str) -> bool:
+        finder = _RefFinder(self, ref)
+        expr.visit(finder)
+        return finder.found
+
+    def _assign_target(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        self.targets.add(id(target))
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for el in target.elements:
+                self._assign_target(el.value, None)
+            return
+        if isinstance(target, cst.StarredElement):
+            self._assign_target(target.value, None)
+            return
+        if isinstance(target, cst.Subscript):
+            self.targets.add(id(target.value))
+            ref = self.ref(target.value)
+            rmw = ref is not None and value is not None and self._reads_ref(value, ref)
+            self._record(ref, "item-rmw" if rmw else "item-write", target)
+            return
+        if isinstance(target, (cst.Name, cst.Attribute)):
+            ref = self.ref(target)
+            if ref is None:
+                return
+            rmw = value is not None and self._reads_ref(value, ref)
+            self._record(ref, "rmw" if rmw else "write", target)
+            if value is not None:
+                self._bind_value(ref, value)
+
+    def _bind_value(self, ref: str, value: cst.BaseExpression) -> None:
+        call = value
+        if isinstance(value, (cst.ListComp, cst.GeneratorExp)) and isinstance(value.elt, cst.Call):
+            call = value.elt
+            self.bound[id(call)] = (ref, True)
+            return
+        if isinstance(value, cst.List) and value.elements and isinstance(value.elements[0].value, cst.Call):
+            for el in value.elements:
+                if isinstance(el.value, cst.Call):
+                    self.bound[id(el.value)] = (ref, True)
+            return
+        if not isinstance(call, cst.Call):
+            return
+        self.bound[id(call)] = (ref, False)
+        qual = self.resolve(call.func)
+        if qual is None:
+            return
+        kind = PRIMITIVE_TYPES.get(qual)
+        if kind is None and qual in ("dataclasses.field", "field"):
+            factory = _kwarg(call, "default_factory")
+            if factory is not None:
+                fq = self.resolve(factory.value) or ""
+                kind = PRIMITIVE_TYPES.get(fq)
+                qual = fq
+        if kind is not None:
+            self.model.primitives[ref] = Primitive(ref, kind, qual, call, self.fn.qualname)
+        elif qual in self.model.classes or qual.split(".<locals>.")[-1] in self.model.classes:
+            self.model.types[ref] = self.model.classes.get(qual, self.model.classes.get(qual.split(".<locals>.")[-1])).name  # type: ignore[union-attr]
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._assign_target(target.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._assign_target(node.target, node.value)
+        elif isinstance(node.target, cst.Name) and self.fn.qualname != MODULE:
+            pass
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        target = node.target
+        self.targets.add(id(target))
+        if isinstance(target, cst.Subscript):
+            self.targets.add(id(target.value))
+            self._record(self.ref(target.value), "item-rmw", target)
+        else:
+            self._record(self.ref(target), "rmw", target)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        target = node.target
+        if isinstance(target, cst.Subscript):
+            self.targets.add(id(target.value))
+            self._record(self.ref(target.value), "item-write", target)
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.targets.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.targets.add(id(node.name))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if id(node) in self.targets:
+            return
+        ref = self.name_ref(node.value)
+        if ref is not None and ref.startswith(("g:", "l:")):
+            if ref.startswith("l:") and ref[2:].rsplit(".", 1)[0] == self.fn.qualname:
+                return
+            self._record(ref, "read", node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        self.targets.add(id(node.attr))
+        if id(node) in self.targets:
+            self.targets.add(id(node.value))
+            return True
+        if id(node) in self.callee_nodes:
+            return True
+        ref = self.ref(node)
+        if ref is not None:
+            self._record(ref, "read", node)
+        return True
+
+    # -- calls ------------------------------------------------------------------------
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        self.callee_nodes.add(id(func))
+        attr = func.attr.value if isinstance(func, cst.Attribute) else None
+        receiver = self.ref(func.value) if isinstance(func, cst.Attribute) else None
+        qual = self.resolve(func)
+        receiver_kind = self.model.primitive_kind(receiver)
+        stmt = self.stmt
+        whole = (
+            stmt is not None
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and stmt.body[0].value is node
+        )
+        call = Call(
+            node=node,
+            function=self.fn.qualname,
+            qualname=qual,
+            attr=attr,
+            receiver=receiver,
+            receiver_kind=receiver_kind,
+            held=tuple(self.frame.held),
+            loop_depth=self.frame.loop_depth,
+            in_while=self.frame.while_depth > 0,
+            statement=stmt if whole else None,
+        )
+        self.fn.calls.append(call)
+        self.call_info[id(node)] = call
+        self.pending.append(_PendingCall(call, self._candidates(func, qual)))
+        if attr in ("acquire", "release") and isinstance(func, cst.Attribute):
+            lock = self.lock_of(func.value)
+            if lock is not None:
+                ref, kind = lock
+                if attr == "acquire":
+                    blocking = not any(
+                        (a.keyword is None and is_false_literal(a.value))
+                        or (a.keyword is not None and a.keyword.value == "blocking" and is_false_literal(a.value))
+                        or (a.keyword is not None and a.keyword.value == "timeout")
+                        for a in node.args
+                    ) and not (len([a for a in node.args if a.keyword is None]) >= 2)
+                    self.fn.acquires.append(
+                        LockAcquire(ref, kind, "acquire", self.fn.qualname, tuple(self.frame.held), node, blocking)
+                    )
+                    self.frame.held.append(HeldLock(ref, kind, "acquire", node))
+                else:
+                    for i in range(len(self.frame.held) - 1, -1, -1):
+                        if self.frame.held[i].ref == ref and self.frame.held[i].via == "acquire":
+                            del self.frame.held[i]
+                            break
+        if attr in MUTATORS and receiver is not None and receiver not in self.model.types:
+            self._record(receiver, "mutate", node)
+        for arg in node.args:
+            value = arg.value
+            if isinstance(value, (cst.Name, cst.Attribute)):
+                self.target_info[id(value)] = [c for c, _ in self._candidates(value, self.resolve(value))]
+                self.arg_refs[id(value)] = self.ref(value)
+
+    def _candidates(self, func: cst.BaseExpression, qual: str | None) -> list[tuple[str, bool]]:
+        out: list[tuple[str, bool]] = []
+        if isinstance(func, cst.Name):
+            if qual:
+                out.append((qual, True))
+                out.append((f"cls:{qual}.__init__", True))
+        elif isinstance(func, cst.Attribute):
+            meth = func.attr.value
+            value = func.value
+            if isinstance(value, cst.Name):
+                cls = self.self_class(value.value)
+                if cls is not None:
+                    out.append((f"cls:{cls}.{meth}", True))
+                    return out
+            if isinstance(value, cst.Call) and dotted(value.func) == "super":
+                cls = self._enclosing_class()
+                if cls is not None:
+                    out.append((f"super:{cls}.{meth}", True))
+                return out
+            base = self.ref(value)
+            typ = self.model.types.get(base) if base else None
+            if typ is not None:
+                out.append((f"cls:{typ}.{meth}", False))
+            elif qual:
+                out.append((qual, True))
+        return out
+
+    def _enclosing_class(self) -> str | None:
+        for frame in reversed(self.frames):
+            if frame.info.class_name:
+                return frame.info.class_name
+        return None
+
+
+class _RefFinder(cst.CSTVisitor):
+    def __init__(self, builder: ModelBuilder, ref: str) -> None:
+        self.builder = builder
+        self.target = ref
+        self.found = False
+
+    def visit_Name(self, node: cst.Name) -> bool:
+        if not self.found and self.builder.name_ref(node.value) == self.target:
+            self.found = True
+        return False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if self.found:
+            return False
+        if self.builder.ref(node) == self.target:
+            self.found = True
+            return False
+        return True
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def _blocks(stmt: cst.CSTNode) -> list[cst.BaseSuite]:
+    out: list[cst.BaseSuite] = []
+    if isinstance(stmt, cst.If):
+        out.append(stmt.body)
+        if stmt.orelse is not None:
+            if isinstance(stmt.orelse, cst.If):
+                out.extend(_blocks(stmt.orelse))
+            else:
+                out.append(stmt.orelse.body)
+    elif isinstance(stmt, cst.Try):
+        out.append(stmt.body)
+        out.extend(h.body for h in stmt.handlers)
+    return [b for b in out if isinstance(b, cst.IndentedBlock)]
+
+
+# -- post-processing ----------------------------------------------------------------------
+
+
+def _method(model: ModuleModel, cls: str, meth: str, seen: set[str] | None = None) -> str | None:
+    info = model.classes.get(cls)
+    if info is None:
+        return None
+    if meth in info.methods:
+        return info.methods[meth]
+    seen = seen or set()
+    seen.add(cls)
+    for base in info.bases:
+        short = base.split(".<locals>.")[-1]
+        if short in model.classes and short not in seen:
+            found = _method(model, short, meth, seen)
+            if found:
+                return found
+    return None
+
+
+def _is_thread_class(model: ModuleModel, cls: str, seen: set[str] | None = None) -> bool:
+    info = model.classes.get(cls)
+    if info is None:
+        return False
+    seen = seen or set()
+    seen.add(cls)
+    for base in info.bases:
+        if base in THREAD_TYPES:
+            return True
+        short = base.split(".<locals>.")[-1]
+        if short in model.classes and short not in seen and _is_thread_class(model, short, seen):
+            return True
+    return False
+
+
+def _resolve_candidates(model: ModuleModel, pending: _PendingCall) -> None:
+    callees: list[str] = []
+    same = True
+    for cand, same_instance in pending.candidates:
+        if cand.startswith("cls:"):
+            cls, _, meth = cand[4:].rpartition(".")
+            target = _method(model, cls.split(".<locals>.")[-1], meth)
+        elif cand.startswith("super:"):
+            cls, _, meth = cand[6:].rpartition(".")
+            info = model.classes.get(cls)
+            target = None
+            for base in info.bases if info else ():
+                target = _method(model, base.split(".<locals>.")[-1], meth)
+                if target:
+                    break
+        else:
+            target = cand if cand in model.functions else None
+        if target:
+            callees.append(target)
+            same = same_instance
+            break
+    pending.call.callees = tuple(callees)
+    pending.call.same_instance = same
+
+
+def _target_functions(builder: ModelBuilder, expr: cst.BaseExpression | None) -> tuple[str, ...]:
+    if expr is None:
+        return ()
+    model = builder.model
+    if isinstance(expr, cst.Lambda):
+        name = builder.lambda_names.get(id(expr))
+        return (name,) if name else ()
+    if isinstance(expr, cst.Call):
+        call = builder.call_info.get(id(expr))
+        if call and call.qualname in ("functools.partial", "partial") and expr.args:
+            return _target_functions(builder, expr.args[0].value)
+        return ()
+    return _resolve_target_names(model, builder.target_info.get(id(expr), []))
+
+
+def _resolve_target_names(model: ModuleModel, names: list[str]) -> tuple[str, ...]:
+    for cand in names:
+        if cand.startswith("cls:"):
+            cls, _, meth = cand[4:].rpartition(".")
+            found = _method(model, cls.split(".<locals>.")[-1], meth)
+            if found:
+                return (found,)
+        elif cand in model.functions:
+            return (cand,)
+    return ()
+
+
+def _find_spawns(builder: ModelBuilder) -> None:
+    model = builder.model
+    for fn in list(model.functions.values()):
+        for call in fn.calls:
+            spawn = _spawn_of(builder, call)
+            if spawn is None:
+                continue
+            bound = builder.bound.get(id(call.node))
+            if bound is not None:
+                ref, is_list = bound
+                spawn.bound_to = ref
+                if is_list:
+                    builder.thread_lists.add(ref)
+                    spawn.in_loop = True
+                elif spawn.kind in ("thread", "timer", "subclass"):
+                    model.thread_vars[ref] = spawn
+            daemon = _kwarg(call.node, "daemon")
+            if daemon is not None:
+                spawn.daemon = isinstance(daemon.value, cst.Name) and daemon.value.value == "True"
+            model.spawns.append(spawn)
+
+
+def _spawn_of(builder: ModelBuilder, call: Call) -> Spawn | None:
+    model = builder.model
+    node = call.node
+    qual = call.qualname or ""
+    in_loop = call.loop_depth > 0
+    kind = THREAD_TYPES.get(qual)
+
+    def targets(expr: cst.BaseExpression | None) -> tuple[str, ...]:
+        if expr is None:
+            return ()
+        if isinstance(expr, (cst.Name, cst.Attribute)):
+            return _resolve_target_names(model, builder.target_info.get(id(expr), []))
+        return _target_functions(builder, expr)
+
+    if kind == "thread":
+        target = _kwarg(node, "target") or _positional(node, 1)
+        args = _kwarg(node, "args") or _positional(node, 3)
+        expr = target.value if target else None
+        return Spawn("thread", node, call.function, expr, targets(expr), args, in_loop)
+    if kind == "timer":
+        target = _kwarg(node, "function") or _positional(node, 1)
+        args = _kwarg(node, "args") or _positional(node, 2)
+        expr = target.value if target else None
+        return Spawn("timer", node, call.function, expr, targets(expr), args, in_loop)
+    short = qual.split(".<locals>.")[-1]
+    if short in model.classes and model.classes[short].is_thread:
+        run = _method(model, short, "run")
+        target = _kwarg(node, "target")
+        expr = target.value if target else None
+        found = (run,) if run else targets(expr)
+        return Spawn("subclass", node, call.function, expr, found, _kwarg(node, "args"), in_loop)
+    if qual in ("_thread.start_new_thread", "_thread.start_new"):
+        target = _positional(node, 0)
+        expr = target.value if target else None
+        return Spawn("start_new_thread", node, call.function, expr, targets(expr), _positional(node, 1), in_loop)
+    if qual == "asyncio.to_thread":
+        target = _positional(node, 0)
+        expr = target.value if target else None
+        return Spawn("to_thread", node, call.function, expr, targets(expr), None, in_loop)
+    if call.attr == "run_in_executor":
+        target = _positional(node, 1)
+        expr = target.value if target else None
+        return Spawn("run_in_executor", node, call.function, expr, targets(expr), None, in_loop)
+    if call.attr in ("submit", "map") and isinstance(node.func, cst.Attribute):
+        rk = call.receiver_kind
+        certain = rk in EXECUTOR_KINDS
+        if rk is None:
+            text = dotted(node.func.value) or ""
+            if not EXECUTORISH.search(text.rsplit(".", 1)[-1]):
+                return None
+        elif not certain:
+            return None
+        if rk == "ProcessPoolExecutor":
+            return None
+        target = _positional(node, 0)
+        expr = target.value if target else None
+        return Spawn(call.attr, node, call.function, expr, targets(expr), None, in_loop, certain=certain, executor=call.receiver)
+    return None
+
+
+def _propagate_thread_vars(builder: ModelBuilder) -> None:
+    model = builder.model
+    by_list: dict[str, Spawn] = {}
+    for spawn in model.spawns:
+        if spawn.bound_to in builder.thread_lists:
+            by_list[spawn.bound_to] = spawn
+    for fn in model.functions.values():
+        for call in fn.calls:
+            if call.attr == "append" and call.receiver and call.node.args:
+                spawn = _spawn_for_arg(model, builder, call.node.args[0].value)
+                if spawn is not None:
+                    builder.thread_lists.add(call.receiver)
+                    by_list.setdefault(call.receiver, spawn)
+                    spawn.in_loop = spawn.in_loop or call.loop_depth > 0
+    for target, source in builder.pending_for:
+        if source in by_list:
+            model.thread_vars.setdefault(target, by_list[source])
+
+
+def _spawn_for_arg(model: ModuleModel, builder: ModelBuilder, expr: cst.BaseExpression) -> Spawn | None:
+    if isinstance(expr, cst.Call):
+        for spawn in model.spawns:
+            if spawn.node is expr:
+                return spawn
+        return None
+    ref = builder.arg_refs.get(id(expr))
+    return model.thread_vars.get(ref) if ref else None
+
+
+def build_model(module: cst.Module, path: str = "<string>") -> ModuleModel:
+    """Extract the threading model of ``module`` (one traversal plus cheap post-passes)."""
+    builder = ModelBuilder(module, path)
+    module.visit(builder)
+    model = builder.model
+    for cls in model.classes.values():
+        cls.is_thread = _is_thread_class(model, cls.name)
+    for pending in builder.pending:
+        _resolve_candidates(model, pending)
+    _find_spawns(builder)
+    _propagate_thread_vars(builder)
+    return model

@@ -1,0 +1,317 @@
+"""The threading model of one module: plain data that rules query.
+
+References ("refs") name a piece of state or a primitive independently of the
+syntax used to reach it:
+
+- ``g:name``          a module global (``g:obj.attr`` for an attribute of one)
+- ``a:Class.attr``    an attribute of instances (or of the class) of ``Class``
+- ``l:func.name``     a local of function ``func`` (qualname), e.g. captured by a closure
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+MODULE = "<module>"
+
+LOCK_KINDS = frozenset({"Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore"})
+"""Primitives that exclude other threads while held."""
+
+NON_REENTRANT = frozenset({"Lock"})
+
+PRIMITIVE_TYPES: dict[str, str] = {
+    "threading.Lock": "Lock",
+    "threading.RLock": "RLock",
+    "threading.Condition": "Condition",
+    "threading.Semaphore": "Semaphore",
+    "threading.BoundedSemaphore": "BoundedSemaphore",
+    "threading.Event": "Event",
+    "threading.Barrier": "Barrier",
+    "threading.local": "local",
+    "threading._RLock": "RLock",
+    "threading._CRLock": "RLock",
+    "_thread.allocate_lock": "Lock",
+    "_thread.allocate": "Lock",
+    "_thread.LockType": "Lock",
+    "_thread.RLock": "RLock",
+    "_thread._local": "local",
+    "queue.Queue": "Queue",
+    "queue.LifoQueue": "Queue",
+    "queue.PriorityQueue": "Queue",
+    "queue.SimpleQueue": "SimpleQueue",
+    "concurrent.futures.ThreadPoolExecutor": "ThreadPoolExecutor",
+    "concurrent.futures.thread.ThreadPoolExecutor": "ThreadPoolExecutor",
+    "concurrent.futures.ProcessPoolExecutor": "ProcessPoolExecutor",
+    "concurrent.futures.process.ProcessPoolExecutor": "ProcessPoolExecutor",
+    "multiprocessing.pool.ThreadPool": "ThreadPool",
+    "multiprocessing.dummy.Pool": "ThreadPool",
+}
+
+EXECUTOR_KINDS = frozenset({"ThreadPoolExecutor", "ProcessPoolExecutor", "ThreadPool"})
+
+THREAD_TYPES: dict[str, str] = {
+    "threading.Thread": "thread",
+    "threading.Timer": "timer",
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based lines, 0-based columns, end exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(eq=False)
+class Primitive:
+    """A synchronisation primitive, executor, queue or thread-local created in the module."""
+
+    ref: str
+    kind: str
+    type_name: str
+    node: cst.CSTNode
+    function: str
+
+
+@dataclass(eq=False)
+class HeldLock:
+    """A lock held at some point: its ref, its kind if known, and how it was taken."""
+
+    ref: str
+    kind: str | None
+    via: str  # "with" | "acquire"
+    node: cst.CSTNode
+
+
+@dataclass(eq=False)
+class Call:
+    """A call expression, with what the analyzer knows about its callee and context."""
+
+    node: cst.Call
+    function: str
+    qualname: str | None
+    """Dotted name of the callee through imports (``threading.Thread``), or a local
+    function/method qualname (``Worker.run``) when it resolves to one."""
+    attr: str | None
+    """Method name for ``x.attr(...)`` calls."""
+    receiver: str | None
+    """Ref of ``x`` in ``x.attr(...)`` when it has one."""
+    receiver_kind: str | None
+    """Primitive kind (``Lock``, ``Queue``...) or ``Thread`` of the receiver, if known."""
+    held: tuple[HeldLock, ...]
+    loop_depth: int
+    in_while: bool
+    statement: cst.CSTNode | None
+    """The simple statement holding the call, when the call is the whole statement."""
+    callees: tuple[str, ...] = ()
+    """Module functions this call may run (resolved qualnames)."""
+    same_instance: bool = True
+    """False when the callee is a method reached through another object than ``self``."""
+
+
+@dataclass(eq=False)
+class Access:
+    """A read or write of (possibly) shared state."""
+
+    ref: str
+    kind: str  # "read" | "write" | "rmw" | "item-write" | "item-rmw" | "mutate"
+    function: str
+    held: tuple[HeldLock, ...]
+    node: cst.CSTNode
+    statement: cst.CSTNode | None = None
+
+
+@dataclass(eq=False)
+class LockAcquire:
+    """A place where a lock is taken (``with`` or ``acquire()``)."""
+
+    ref: str
+    kind: str | None
+    via: str  # "with" | "acquire"
+    function: str
+    held_before: tuple[HeldLock, ...]
+    node: cst.CSTNode
+    blocking: bool = True
+
+
+@dataclass(eq=False)
+class Spawn:
+    """Code handed to another thread: Thread/Timer creation, executor submit/map, subclass."""
+
+    kind: str  # "thread" | "timer" | "submit" | "map" | "subclass" | "start_new_thread" | "run_in_executor" | "to_thread"
+    node: cst.Call
+    function: str
+    target: cst.BaseExpression | None
+    targets: tuple[str, ...]
+    args: cst.Arg | None
+    in_loop: bool
+    bound_to: str | None = None
+    daemon: bool | None = None
+    certain: bool = True
+    executor: str | None = None
+
+
+@dataclass(eq=False)
+class FunctionInfo:
+    qualname: str
+    name: str
+    node: cst.CSTNode
+    class_name: str | None = None
+    parent: str | None = None
+    params: tuple[str, ...] = ()
+    is_lambda: bool = False
+    is_async: bool = False
+    decorators: tuple[str, ...] = ()
+    calls: list[Call] = field(default_factory=list)
+    accesses: list[Access] = field(default_factory=list)
+    acquires: list[LockAcquire] = field(default_factory=list)
+    local_names: frozenset[str] = frozenset()
+    global_names: frozenset[str] = frozenset()
+
+    @property
+    def self_name(self) -> str | None:
+        if self.class_name and self.params and "staticmethod" not in self.decorators:
+            return self.params[0]
+        return None
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    name: str
+    node: cst.ClassDef
+    bases: tuple[str, ...]
+    methods: dict[str, str] = field(default_factory=dict)
+    is_thread: bool = False
+
+
+@dataclass(eq=False)
+class ModuleModel:
+    path: str
+    module: cst.Module
+    imports: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    classes: dict[str, ClassInfo] = field(default_factory=dict)
+    primitives: dict[str, Primitive] = field(default_factory=dict)
+    spawns: list[Spawn] = field(default_factory=list)
+    thread_vars: dict[str, Spawn] = field(default_factory=dict)
+    """Refs bound to a Thread object (``t = Thread(...)``), including loop variables over lists of them."""
+    types: dict[str, str] = field(default_factory=dict)
+    """Refs known to hold an instance of a module class."""
+
+    # -- flat views -------------------------------------------------------------------
+    @property
+    def calls(self) -> Iterator[Call]:
+        for fn in self.functions.values():
+            yield from fn.calls
+
+    @property
+    def accesses(self) -> Iterator[Access]:
+        for fn in self.functions.values():
+            yield from fn.accesses
+
+    @property
+    def acquires(self) -> Iterator[LockAcquire]:
+        for fn in self.functions.values():
+            yield from fn.acquires
+
+    def primitive_kind(self, ref: str | None) -> str | None:
+        if ref is None:
+            return None
+        prim = self.primitives.get(ref)
+        return prim.kind if prim else None
+
+    # -- call graph -------------------------------------------------------------------
+    @cached_property
+    def callgraph(self) -> dict[str, frozenset[str]]:
+        graph: dict[str, set[str]] = {name: set() for name in self.functions}
+        for fn in self.functions.values():
+            for call in fn.calls:
+                graph[fn.qualname].update(c for c in call.callees if c in self.functions)
+            # nested functions and lambdas run in the thread that calls them; a lambda
+            # defined inline is treated as called by its definer only when it is not a target.
+        return {k: frozenset(v) for k, v in graph.items()}
+
+    def reachable(self, roots: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = [r for r in roots if r in self.functions]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.extend(self.callgraph.get(name, ()))
+        return seen
+
+    @cached_property
+    def thread_entries(self) -> dict[str, list[Spawn]]:
+        """Function qualname -> the spawns that run it on another thread."""
+        entries: dict[str, list[Spawn]] = {}
+        for spawn in self.spawns:
+            for target in spawn.targets:
+                if target in self.functions:
+                    entries.setdefault(target, []).append(spawn)
+        return entries
+
+    @cached_property
+    def contexts(self) -> dict[str, frozenset[str]]:
+        """Function qualname -> the thread entries it is reachable from ("main" for the rest).
+
+        Every function that no thread entry reaches is assumed to run on the main thread
+        (module code, public API); entries themselves run on their own thread.
+        """
+        ctx: dict[str, set[str]] = {name: set() for name in self.functions}
+        for entry in self.thread_entries:
+            for name in self.reachable([entry]):
+                ctx[name].add(entry)
+        main_roots = [n for n, c in ctx.items() if not c and not self.functions[n].is_lambda]
+        for name in self.reachable(main_roots):
+            ctx[name].add("main")
+        return {k: frozenset(v) for k, v in ctx.items()}
+
+    def thread_reachable(self) -> set[str]:
+        return self.reachable(self.thread_entries)
+
+    def is_multi_instance(self, entry: str) -> bool:
+        """True when the entry may run on several threads at once."""
+        spawns = self.thread_entries.get(entry, [])
+        if len(spawns) > 1:
+            return True
+        return any(s.in_loop or s.kind in ("map",) for s in spawns)
+
+    @cached_property
+    def held_on_entry(self) -> dict[str, frozenset[str]]:
+        """Locks every caller holds when calling a function (its callers' protection)."""
+        callers: dict[str, list[tuple[str, frozenset[str]]]] = {n: [] for n in self.functions}
+        for fn in self.functions.values():
+            for call in fn.calls:
+                held = frozenset(h.ref for h in call.held)
+                for callee in call.callees:
+                    if callee in callers:
+                        callers[callee].append((fn.qualname, held))
+        result: dict[str, frozenset[str]] = {}
+        entries = set(self.thread_entries)
+        universe = frozenset(h.ref for c in self.calls for h in c.held)
+        for name in self.functions:
+            result[name] = frozenset() if (name in entries or not callers[name]) else universe
+        for _ in range(len(self.functions) + 1):
+            changed = False
+            for name, sites in callers.items():
+                if name in entries or not sites:
+                    continue
+                new = frozenset.intersection(*[held | result[caller] for caller, held in sites])
+                if new != result[name]:
+                    result[name] = new
+                    changed = True
+            if not changed:
+                break
+        return result
+
+    def effective_held(self, function: str, held: Iterable[HeldLock]) -> frozenset[str]:
+        return frozenset(h.ref for h in held) | self.held_on_entry.get(function, frozenset())

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import MODULE
+from .base import Edit, Finding, Fix, Rule, RuleContext
+
+class ThreadTargetCalled(Rule):
+    """
+    ## What it does
+    Flags `Thread(target=f())`, `Timer(delay, f())` and `executor.submit(f())`: the
+    callable is *called* where it should be passed.
+
+    ## Why is this bad?
+    `f()` runs immediately on the current thread and its return value (usually `None`)
+    becomes the target. The work happens serially before the thread exists, and the
+    thread itself does nothing (or fails with `'NoneType' object is not callable`).
+
+    ## Example
+    ```python
+    t = threading.Thread(target=worker(queue))
+    ```
+
+    ## Use instead
+    ```python
+    t = threading.Thread(target=worker, args=(queue,))
+    ```
+    """
+
+    code = "THR002"
+    name = "thread-target-called"
+    summary = "thread target is called (`target=f()`) instead of passed (`target=f`)"
+    help = "pass the function itself and its arguments separately: `target=f, args=(...)`"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        for spawn in model.spawns:
+            target = spawn.target
+            if spawn.kind not in ("thread", "timer", "submit", "start_new_thread", "to_thread", "run_in_executor"):
+                continue
+            if not isinstance(target, cst.Call):
+                continue
+            if spawn.kind == "submit" and not spawn.certain:
+                continue
+            call = next((c for c in model.functions[spawn.function].calls if c.node is target), None)
+            if call is None or not _returns_plain_value(model, call):
+                continue
+            fix = None
+            if not target.args:
+                fix = Fix(
+                    "unsafe",
+                    (Edit(ctx.span(target), ctx.code(target.func)),),
+                    "Pass the function instead of calling it",
+                )
+            callee = ctx.code(target.func)
+            yield self.finding(
+                ctx,
+                target,
+                f"`{ctx.code(target)}` is called here, on the current thread; the thread gets its return value as target",
+                help=f"pass `{callee}` itself" + (" and its arguments via `args=(...)`" if target.args else ""),
+                fix=fix,
+                function=spawn.function if spawn.function != MODULE else None,
+            )
+
+
+def _returns_plain_value(model, call) -> bool:
+    """True when the callee is a module function that returns no value (a procedure):
+    its result cannot be the intended target. Unknown callees and functions that return
+    something (possibly a callable) are left alone."""
+    for callee in call.callees:
+        fn = model.functions.get(callee)
+        if fn is not None and isinstance(fn.node, cst.FunctionDef):
+            finder = _ReturnFinder()
+            fn.node.body.visit(finder)
+            return not finder.returns_value
+    return False
+
+
+class _ReturnFinder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.returns_value = False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Return(self, node: cst.Return) -> None:
+        value = node.value
+        if value is not None and not (isinstance(value, cst.Name) and value.value == "None"):
+            self.returns_value = True
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        self.returns_value = True
