@@ -112,5 +112,10 @@ def explain(code: str) -> None:
     click.echo(rule.documentation())
 
 
+from .corpus import corpus as _corpus_group  # noqa: E402
+
+main.add_command(_corpus_group)
+
+
 if __name__ == "__main__":
     main()
