@@ -1,0 +1,74 @@
+"""The fixes of THR003-THR008: applied to their fixtures, the result parses and the
+finding is gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from advisor.engine import check_source
+from advisor.rules import Edit, Finding
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+
+
+def apply_edits(source: str, edits: tuple[Edit, ...]) -> str:
+    """Apply edits given as 1-based lines and 0-based columns (end exclusive)."""
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        return starts[line - 1] + column if line - 1 < len(starts) else len(source)
+
+    out = source
+    for edit in sorted(edits, key=lambda e: (e.span.line, e.span.column), reverse=True):
+        a = offset(edit.span.line, edit.span.column)
+        b = offset(edit.span.end_line, edit.span.end_column)
+        out = out[:a] + edit.content + out[b:]
+    return out
+
+
+def findings(source: str, code: str) -> list[Finding]:
+    result = check_source(source, "fixture.py")
+    assert result.errors == []
+    return [f for f in result.findings if f.code == code]
+
+
+def fixed_once(name: str, code: str) -> list[tuple[Finding, str]]:
+    source = (FIXTURES / name).read_text(encoding="utf-8")
+    out = []
+    for finding in findings(source, code):
+        if finding.fix is None:
+            continue
+        new = apply_edits(source, finding.fix.edits)
+        cst.parse_module(new)
+        after = findings(new, code)
+        assert len(after) == len(findings(source, code)) - 1, (finding.line, new)
+        out.append((finding, new))
+    return out
+
+
+def test_thr003_fix_makes_a_tuple() -> None:
+    results = fixed_once("thr003_args_not_tuple.py", "THR003")
+    assert len(results) == 6
+    texts = {f.line: new.splitlines()[f.line - 1].strip() for f, new in results}
+    assert texts[18] == "t = threading.Thread(target=fetch, args=(url,))  # expect: THR003"
+    assert texts[26] == 'timer = Timer(5.0, greet, args=("world",))  # expect: THR003'
+    assert texts[32] == 't = threading.Thread(target=greet, args=("operator",))  # expect: THR003'
+    safety = {f.line: f.fix.applicability for f, _ in results}
+    assert safety[26] == safety[32] == "safe"
+    assert safety[18] == "unsafe"
+
+
+def test_thr004_fix_turns_pair_into_with() -> None:
+    results = fixed_once("thr004_acquire_without_release.py", "THR004")
+    lines = sorted(f.line for f, _ in results)
+    assert lines == [10, 52]
+    finding, new = results[0]
+    assert finding.fix.applicability == "safe"
+    assert "    with ledger_lock:  # expect: THR004\n        balances[src] -= amount\n" in new
+    assert "ledger_lock.release()\n\n\ndef audit" not in new
