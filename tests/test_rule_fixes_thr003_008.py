@@ -72,3 +72,11 @@ def test_thr004_fix_turns_pair_into_with() -> None:
     assert finding.fix.applicability == "safe"
     assert "    with ledger_lock:  # expect: THR004\n        balances[src] -= amount\n" in new
     assert "ledger_lock.release()\n\n\ndef audit" not in new
+
+
+def test_thr005_fix_turns_if_into_while() -> None:
+    results = fixed_once("thr005_wait_not_in_loop.py", "THR005")
+    assert [f.line for f, _ in results] == [20]
+    finding, new = results[0]
+    assert finding.fix.applicability == "unsafe"
+    assert "            while not self._jobs:\n                self._cond.wait()  # expect: THR005\n" in new
