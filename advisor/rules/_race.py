@@ -1,0 +1,136 @@
+"""Queries over a :class:`ModuleModel` shared by rules THR009-THR016."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import Access, Call, HeldLock, ModuleModel
+
+_INDEX: "weakref.WeakKeyDictionary[ModuleModel, dict[str, dict]]" = weakref.WeakKeyDictionary()
+
+
+def _index(model: ModuleModel) -> dict[str, dict]:
+    idx = _INDEX.get(model)
+    if idx is None:
+        idx = {"calls": {}, "accesses": {}, "parents": {}}
+        for fn in model.functions.values():
+            for call in fn.calls:
+                idx["calls"][id(call.node)] = call
+            for acc in fn.accesses:
+                idx["accesses"].setdefault(id(acc.node), []).append(acc)
+        _INDEX[model] = idx
+    return idx
+
+
+def call_at(model: ModuleModel, node: cst.CSTNode) -> Call | None:
+    return _index(model)["calls"].get(id(node))
+
+
+def accesses_at(model: ModuleModel, node: cst.CSTNode) -> list[Access]:
+    return _index(model)["accesses"].get(id(node), [])
+
+
+def ref_at(model: ModuleModel, node: cst.CSTNode) -> str | None:
+    """The ref the model recorded for expression ``node`` (read or written), if any."""
+    for acc in accesses_at(model, node):
+        return acc.ref
+    return None
+
+
+class _Parents(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.stack: list[cst.CSTNode] = []
+        self.parents: dict[int, cst.CSTNode] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self.stack:
+            self.parents[id(node)] = self.stack[-1]
+        self.stack.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+
+def parents(model: ModuleModel, root: cst.CSTNode) -> dict[int, cst.CSTNode]:
+    """Child id -> parent node for every node under ``root`` (cached per model)."""
+    cache = _index(model)["parents"]
+    found = cache.get(id(root))
+    if found is None:
+        visitor = _Parents()
+        root.visit(visitor)
+        found = visitor.parents
+        cache[id(root)] = found
+    return found
+
+
+def chain(model: ModuleModel, root: cst.CSTNode, node: cst.CSTNode) -> list[cst.CSTNode]:
+    """Enclosing nodes of ``node`` inside ``root``, innermost first."""
+    table = parents(model, root)
+    out = []
+    cur = table.get(id(node))
+    while cur is not None:
+        out.append(cur)
+        cur = table.get(id(cur))
+    return out
+
+
+def thread_entries_of(model: ModuleModel, function: str) -> frozenset[str]:
+    return frozenset(c for c in model.contexts.get(function, ()) if c != "main")
+
+
+def may_run_together(model: ModuleModel, a: str, b: str) -> bool:
+    """True when functions ``a`` and ``b`` may run at the same time on different threads."""
+    ca = model.contexts.get(a, frozenset())
+    cb = model.contexts.get(b, frozenset())
+    for x in ca:
+        for y in cb:
+            if x != y and (x != "main" or y != "main"):
+                return True
+            if x == y and x != "main" and model.is_multi_instance(x):
+                return True
+    return False
+
+
+def locked(model: ModuleModel, function: str, held: Iterable[HeldLock]) -> bool:
+    """True when some lock is held here (directly or by every caller)."""
+    return bool(model.effective_held(function, held))
+
+
+def is_broad_handler(handler: cst.ExceptHandler) -> bool:
+    """``except:``, ``except Exception`` or ``except BaseException`` (possibly in a tuple)."""
+    if handler.type is None:
+        return True
+    types = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
+    for t in types:
+        expr = t.value if isinstance(t, cst.Element) else t
+        name = expr.attr.value if isinstance(expr, cst.Attribute) else getattr(expr, "value", None)
+        if name in ("Exception", "BaseException"):
+            return True
+    return False
+
+
+def function_label(function: str) -> str | None:
+    return None if function == "<module>" else function
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Every ``Name`` value under ``node`` (attribute names excluded)."""
+    finder = _NameFinder()
+    node.visit(finder)
+    return finder.names
+
+
+class _NameFinder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
