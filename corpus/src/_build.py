@@ -18,7 +18,7 @@ def ex(ident, code, explanation, fix=None, fixed=None, notes=""):
     else:
         fixed = code
         for old, new in fix:
-            old, new = textwrap.dedent(old).strip("\n"), textwrap.dedent(new).strip("\n")
+            old, new = old.strip("\n"), new.strip("\n")
             if old not in fixed:
                 raise ValueError(f"{ident}: {old!r} not in code")
             fixed = fixed.replace(old, new)
