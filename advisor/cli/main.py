@@ -35,7 +35,10 @@ def main() -> None:
 @click.option("--no-llm", is_flag=True, help="Static findings only; never load the model.")
 @click.option("-q", "--quiet", is_flag=True, help="One line per finding, no code frames.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings are reported.")
-def check(paths, fmt, select, ignore, config_path, no_llm, quiet, exit_zero) -> None:
+@click.option("--fix", is_flag=True, help="Apply safe fixes in place (atomically; each fix is re-checked first).")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply unsafe fixes (implies --fix unless --diff is given).")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing; exit 1 if there are any.")
+def check(paths, fmt, select, ignore, config_path, no_llm, quiet, exit_zero, fix=False, unsafe_fixes=False, diff=False) -> None:
     """Check FILES or directories (recursively) for threading bugs.
 
     Exit status: 0 no findings, 1 findings or files that could not be analysed,
@@ -58,8 +61,19 @@ def check(paths, fmt, select, ignore, config_path, no_llm, quiet, exit_zero) -> 
         root=settings.root,
         source=settings.source,
     )
-    results, errors = check_paths(paths, settings)
-    report = Report(files_checked=len(results), errors=errors)
+    fixing = None
+    if fix or unsafe_fixes or diff:
+        from ..fixes import fix_paths
+
+        fixing = fix_paths(paths, settings, unsafe=unsafe_fixes, write=not diff)
+        if diff:
+            click.echo(fixing.diff, nl=False)
+            click.echo(fixing.diff_notes(), err=True)
+            sys.exit(1 if fixing.diff_failed and not exit_zero else 0)
+        results, errors = fixing.results, fixing.errors
+    else:
+        results, errors = check_paths(paths, settings)
+    report = Report(files_checked=len(results), errors=errors, fixed=fixing.fixed if fixing else 0)
     for result in results:
         report.findings.extend(result.findings)
         report.errors.extend(result.errors)
