@@ -1,0 +1,234 @@
+"""The block of code a suggestion replaces: the enclosing function, or a statement block.
+
+Pure functions over source text (``ast`` only: nothing here executes analysed code).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+MAX_BLOCK_LINES = 60
+"""Functions longer than this are narrowed to the statement around the finding."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """Lines ``start``..``end`` (1-based, inclusive) of a file; ``text`` is dedented by
+    ``indent``. ``kind`` is ``"function"`` or ``"statements"``."""
+
+    start: int
+    end: int
+    indent: str
+    text: str
+    kind: str
+    name: str
+
+    def numbered(self) -> str:
+        """The block with its file line numbers, as shown in prompts."""
+        lines = self.text.splitlines()
+        width = len(str(self.end))
+        return "\n".join(f"{n:>{width}} | {line}".rstrip() for n, line in zip(range(self.start, self.end + 1), lines))
+
+
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", None) or []
+    return min([node.lineno] + [d.lineno for d in decorators])
+
+
+def _chain(body: list[ast.stmt], line: int, end_line: int, parents: list) -> list:
+    """Statements containing lines ``line..end_line``, outermost first, with their sibling lists."""
+    for stmt in body:
+        if _first_line(stmt) <= line and (stmt.end_lineno or stmt.lineno) >= end_line:
+            parents.append((stmt, body))
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                inner = getattr(stmt, field, None)
+                if isinstance(inner, list) and inner:
+                    if field in ("handlers", "cases"):
+                        for h in inner:
+                            first = getattr(h, "lineno", None) or h.pattern.lineno
+                            if first <= line and h.body[-1].end_lineno >= end_line:
+                                _chain(h.body, line, end_line, parents)
+                                break
+                    elif isinstance(inner[0], ast.stmt):
+                        before = len(parents)
+                        _chain(inner, line, end_line, parents)
+                        if len(parents) > before:
+                            break
+            return parents
+    return parents
+
+
+def _qualname(chain: list, upto: int) -> str:
+    parts = [s.name for s, _ in chain[: upto + 1] if isinstance(s, (*_FUNCS, ast.ClassDef))]
+    return ".".join(parts)
+
+
+def _make(lines: list[str], start: int, end: int, kind: str, name: str) -> Block:
+    chunk = lines[start - 1 : end]
+    first = chunk[0]
+    indent = first[: len(first) - len(first.lstrip())]
+    text = "\n".join(line[len(indent):] if line.startswith(indent) else line.lstrip() for line in chunk)
+    return Block(start, end, indent, text, kind, name)
+
+
+def enclosing_block(source: str, line: int, end_line: int | None = None) -> Block | None:
+    """The innermost function around ``line..end_line``, or, at module level or in a very
+    long function, the statement(s) around it. None when the source does not parse."""
+    end_line = end_line or line
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    lines = source.splitlines()
+    chain = _chain(tree.body, line, end_line, [])
+    if not chain:
+        return None
+    func_idx = max((i for i, (s, _) in enumerate(chain) if isinstance(s, _FUNCS)), default=None)
+    if func_idx is not None:
+        node = chain[func_idx][0]
+        start, end = _first_line(node), node.end_lineno
+        if end - start + 1 <= MAX_BLOCK_LINES:
+            return _make(lines, start, end, "function", _qualname(chain, func_idx))
+        inner = chain[func_idx + 1 :]
+    else:
+        inner = chain
+    if not inner:
+        node = chain[func_idx][0]
+        return _make(lines, _first_line(node), node.end_lineno, "function", _qualname(chain, func_idx))
+    # widest statement that still fits, else the innermost one
+    pick = inner[-1]
+    for stmt, siblings in inner:
+        if stmt.end_lineno - _first_line(stmt) + 1 <= MAX_BLOCK_LINES:
+            pick = (stmt, siblings)
+            break
+    stmt, siblings = pick
+    start, end = _first_line(stmt), stmt.end_lineno
+    if not isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, *_FUNCS, ast.ClassDef)):
+        # a simple statement: widen to the run of adjacent simple statements
+        idx = next(i for i, s in enumerate(siblings) if s is stmt)
+        lo = hi = idx
+        while lo > 0 and _simple(siblings[lo - 1]) and end - _first_line(siblings[lo - 1]) < MAX_BLOCK_LINES // 2:
+            lo -= 1
+        while hi + 1 < len(siblings) and _simple(siblings[hi + 1]) and siblings[hi + 1].end_lineno - start < MAX_BLOCK_LINES // 2:
+            hi += 1
+        start, end = _first_line(siblings[lo]), siblings[hi].end_lineno
+    name = _qualname(chain, len(chain) - 1) or "<module>"
+    return _make(lines, start, end, "statements", name)
+
+
+def _simple(stmt: ast.stmt) -> bool:
+    return not hasattr(stmt, "body")
+
+
+def splice(source: str, block: Block, code: str) -> str:
+    """``source`` with ``block``'s lines replaced by ``code`` re-indented to the block."""
+    lines = source.splitlines(keepends=True)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    body = _dedent(code).splitlines()
+    new = [(block.indent + line if line.strip() else "") + newline for line in body]
+    tail = lines[block.end :]
+    if block.end == len(lines) and lines and not lines[-1].endswith(("\n", "\r")):
+        new[-1] = new[-1].rstrip("\r\n") if new else ""
+    return "".join(lines[: block.start - 1] + new + tail)
+
+
+def _dedent(code: str) -> str:
+    lines = code.expandtabs(4).splitlines() if "\t" in code else code.splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        return ""
+    first = lines[0]
+    indent = first[: len(first) - len(first.lstrip())]
+    return "\n".join(line[len(indent):] if line.startswith(indent) else line.lstrip() for line in lines)
+
+
+def defined_names(code: str) -> set[str] | None:
+    """Names a block binds in its own scope (defs, classes, assignments, imports, loop and
+    ``with`` targets), plus ``name(param)`` for each parameter of a top-level def.
+    None when it does not parse."""
+    try:
+        tree = ast.parse(_dedent(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    names: set[str] = set()
+    for stmt in tree.body:
+        _bind(stmt, names, top=True)
+    return names
+
+
+def _targets(node: ast.AST, names: set[str]) -> None:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.add(sub.id)
+        elif isinstance(sub, ast.Starred) and isinstance(sub.value, ast.Name):
+            names.add(sub.value.id)
+
+
+def _bind(stmt: ast.AST, names: set[str], top: bool = False) -> None:
+    if isinstance(stmt, (*_FUNCS, ast.ClassDef)):
+        names.add(stmt.name)
+        if top and isinstance(stmt, _FUNCS):
+            a = stmt.args
+            for arg in a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]:
+                names.add(f"{stmt.name}({arg.arg})")
+        return
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        for alias in stmt.names:
+            names.add(alias.asname or alias.name.split(".")[0])
+        return
+    if isinstance(stmt, (ast.Global, ast.Nonlocal)):
+        return
+    for field, value in ast.iter_fields(stmt):
+        if field in ("targets", "target", "optional_vars"):
+            for t in value if isinstance(value, list) else [value]:
+                if t is not None:
+                    _targets(t, names)
+        elif field == "name" and isinstance(value, str) and isinstance(stmt, ast.ExceptHandler):
+            names.add(value)
+        elif isinstance(value, list):
+            for v in value:
+                if isinstance(v, (ast.stmt, ast.withitem, ast.ExceptHandler, ast.match_case)):
+                    _bind(v, names)
+        elif isinstance(value, ast.expr):
+            for sub in ast.walk(value):
+                if isinstance(sub, ast.NamedExpr):
+                    _targets(sub.target, names)
+
+
+def corresponding_block(fixed_source: str, block: Block) -> str:
+    """The part of ``fixed_source`` that replaces ``block`` (dedented): the function with
+    the same qualified name when ``block`` is a function and one exists, else all of it.
+    Training uses this to turn a corpus example's fixed code into an answer target."""
+    if block.kind == "function":
+        try:
+            tree = ast.parse(fixed_source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
+        if tree is not None:
+            node = _find_qualname(tree.body, block.name.split("."))
+            if node is not None:
+                lines = fixed_source.splitlines()
+                return _make(lines, _first_line(node), node.end_lineno, "function", block.name).text
+    return _dedent(fixed_source)
+
+
+def _find_qualname(body: list[ast.stmt], parts: list[str]):
+    for stmt in body:
+        if isinstance(stmt, (*_FUNCS, ast.ClassDef)) and stmt.name == parts[0]:
+            if len(parts) == 1:
+                return stmt if isinstance(stmt, _FUNCS) else None
+            found = _find_qualname(stmt.body, parts[1:])
+            if found is not None:
+                return found
+        elif hasattr(stmt, "body") and not isinstance(stmt, (*_FUNCS, ast.ClassDef)):
+            found = _find_qualname(stmt.body, parts)
+            if found is not None:
+                return found
+    return None

