@@ -9,7 +9,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent.parent
 
 
-def ex(ident, code, explanation, fix=None, fixed=None, notes=""):
+def ex(ident, code, explanation, fix=None, fixed=None, notes="", missed=False):
     """One example. ``fixed`` is the corrected code, or ``fix`` lists (old, new) text edits
     applied to ``code`` (each ``old`` must occur)."""
     code = textwrap.dedent(code).strip("\n") + "\n"
@@ -23,13 +23,22 @@ def ex(ident, code, explanation, fix=None, fixed=None, notes=""):
                 raise ValueError(f"{ident}: {old!r} not in code")
             fixed = fixed.replace(old, new)
     explanation = " ".join(textwrap.dedent(explanation).split())
-    return {"id": ident, "code": code, "explanation": explanation, "fixed": fixed, "notes": notes}
+    return {"id": ident, "code": code, "explanation": explanation, "fixed": fixed, "notes": notes,
+            "missed": missed}
 
 
 def write(rule, name, examples):
     ids = [e["id"] for e in examples]
     assert len(ids) == len(set(ids)), "duplicate ids"
-    path = OUT / f"{rule.lower()}_{name.replace('-', '_')}.jsonl"
+    stem = f"{rule.lower()}_{name.replace('-', '_')}"
+    missed = [e for e in examples if e["missed"]]
+    _write(OUT / f"{stem}.jsonl", rule, [e for e in examples if not e["missed"]])
+    if missed:
+        (OUT / "missed").mkdir(exist_ok=True)
+        _write(OUT / "missed" / f"{stem}.jsonl", rule, missed)
+
+
+def _write(path, rule, examples):
     with open(path, "w", encoding="utf-8") as fh:
         for e in examples:
             row = {"id": e["id"], "rule": rule, "code": e["code"], "explanation": e["explanation"],
