@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.extract import dotted
+from ..analysis.model import MODULE, ModuleModel
+from .base import Finding, Rule, RuleContext
+
+ORDERED_KINDS = frozenset({"Lock", "RLock", "Condition", None})
+
+
+@dataclass(frozen=True)
+class Take:
+    """A lock a function takes, directly or through the calls it makes."""
+
+    ref: str
+    kind: str | None
+    blocking: bool
+    node: cst.CSTNode
+    """The acquisition itself (a `with` item or an `acquire()` call)."""
+    function: str
+    """The function holding ``node``."""
+
+
+def _release_ref(call) -> str | None:
+    func = call.node.func
+    if not isinstance(func, cst.Attribute):
+        return None
+    if call.receiver:
+        return call.receiver
+    text = dotted(func.value)
+    return f"?:{text}" if text else None
+
+
+def trackable(ref: str) -> bool:
+    """Refs that name the same lock wherever they appear: globals and instance attributes."""
+    return ref.startswith(("g:", "a:"))
+
+
+def direct_takes(model: ModuleModel, function: str) -> list[Take]:
+    """Locks ``function`` acquires itself, except re-acquisitions after releasing the
+    same lock (a function that drops and re-takes its caller's lock)."""
+    fn = model.functions[function]
+    released: set[str] = set()
+    events = sorted(
+        [(id(c.node), c) for c in fn.calls if c.attr == "release"]
+        + [(id(a.node), a) for a in fn.acquires],
+        key=lambda e: _order(fn, e[1]),
+    )
+    out: list[Take] = []
+    for _, event in events:
+        if hasattr(event, "via"):
+            if event.ref not in released and trackable(event.ref):
+                out.append(Take(event.ref, event.kind, event.blocking, event.node, function))
+        else:
+            ref = _release_ref(event)
+            if ref:
+                released.add(ref)
+    return out
+
+
+def _order(fn, event) -> int:
+    target = event if isinstance(event, cst.CSTNode) else event.node
+    key = fn.__dict__.get("_event_order")
+    if key is None:
+        key = {}
+        stack = [fn.node]
+        while stack:
+            node = stack.pop()
+            key[id(node)] = len(key)
+            stack.extend(reversed(node.children))
+        fn.__dict__["_event_order"] = key
+    return key.get(id(target), 0)
+
+
+def transitive_takes(model: ModuleModel) -> dict[str, dict[str, Take]]:
+    """Function -> lock ref -> how it is taken (directly or in a callee). Instance locks
+    (``a:``) are followed only through calls on the same instance (``self.m()``)."""
+    cache = model.__dict__.get("_transitive_takes")
+    if cache is not None:
+        return cache
+    takes: dict[str, dict[str, Take]] = {}
+    for name in model.functions:
+        own: dict[str, Take] = {}
+        for take in direct_takes(model, name):
+            if take.ref not in own or (take.blocking and not own[take.ref].blocking):
+                own[take.ref] = take
+        takes[name] = own
+    for _ in range(len(model.functions) + 1):
+        changed = False
+        for fn in model.functions.values():
+            mine = takes[fn.qualname]
+            for call in fn.calls:
+                for callee in call.callees:
+                    for ref, take in takes.get(callee, {}).items():
+                        if ref.startswith("a:") and not call.same_instance:
+                            continue
+                        old = mine.get(ref)
+                        if old is None or (take.blocking and not old.blocking):
+                            mine[ref] = take
+                            changed = True
+        if not changed:
+            break
+    model.__dict__["_transitive_takes"] = takes
+    return takes
+
+
+def held_refs(model: ModuleModel, function: str, held, at: cst.CSTNode | None = None) -> frozenset[str]:
+    """Locks really held at ``at``: `with` and blocking `acquire()` (a failed try-lock
+    holds nothing), less those released in between (``lock.release()`` inside
+    ``with lock:`` drops it until the next ``acquire()``)."""
+    fn = model.functions[function]
+    blocking = {id(a.node): a.blocking for a in fn.acquires}
+    refs = {h.ref: h for h in held if h.via == "with" or blocking.get(id(h.node), True)}
+    if at is None or not refs:
+        return frozenset(refs)
+    here = _order(fn, at)
+    out = set()
+    for ref, h in refs.items():
+        start = _order(fn, h.node)
+        last = None
+        for pos, kind in _events(fn).get(ref, ()):
+            if start < pos < here:
+                last = kind
+        if last != "release":
+            out.add(ref)
+    return frozenset(out)
+
+
+def _events(fn) -> dict[str, list[tuple[int, str]]]:
+    cached = fn.__dict__.get("_lock_events")
+    if cached is None:
+        cached = {}
+        for call in fn.calls:
+            if call.attr == "release":
+                ref = _release_ref(call)
+                if ref:
+                    cached.setdefault(ref, []).append((_order(fn, call.node), "release"))
+        for acq in fn.acquires:
+            cached.setdefault(acq.ref, []).append((_order(fn, acq.node), "acquire"))
+        fn.__dict__["_lock_events"] = cached
+    return cached
+
+
+@dataclass(frozen=True)
+class OrderEdge:
+    outer: str
+    inner: str
+    function: str
+    site: cst.CSTNode
+    """Where ``inner`` is taken in ``function``: the acquisition, or the call leading to it."""
+    take: Take
+    held: frozenset[str]
+    via_call: str | None
+    guards: frozenset[str] = frozenset()
+    """``held`` plus the locks every caller of ``function`` holds."""
+
+
+def order_edges(model: ModuleModel) -> list[OrderEdge]:
+    """Every (held lock -> acquired lock) pair, direct or through a call."""
+    takes = transitive_takes(model)
+    edges: list[OrderEdge] = []
+    for fn in model.functions.values():
+        entry = model.held_on_entry.get(fn.qualname, frozenset()) if fn.qualname in _called(model) else frozenset()
+        for acq in fn.acquires:
+            if not trackable(acq.ref):
+                continue
+            held = held_refs(model, fn.qualname, acq.held_before, acq.node)
+            take = Take(acq.ref, acq.kind, acq.blocking, acq.node, fn.qualname)
+            for outer in held:
+                edges.append(OrderEdge(outer, acq.ref, fn.qualname, acq.node, take, held, None, held | entry))
+        for call in fn.calls:
+            if not call.held or not call.callees:
+                continue
+            held = held_refs(model, fn.qualname, call.held, call.node)
+            for callee in call.callees:
+                for ref, take in takes.get(callee, {}).items():
+                    if ref.startswith("a:") and not call.same_instance:
+                        continue
+                    for outer in held:
+                        edges.append(OrderEdge(outer, ref, fn.qualname, call.node, take, held, callee, held | entry))
+    return edges
+
+
+def _called(model: ModuleModel) -> frozenset[str]:
+    cached = model.__dict__.get("_called_functions")
+    if cached is None:
+        cached = frozenset(c for call in model.calls for c in call.callees if c != call.function)
+        model.__dict__["_called_functions"] = cached
+    return cached
+
+
+def display(ref: str) -> str:
+    return ref.split(":", 1)[1] if ":" in ref else ref
+
+
+class LockOrderInversion(Rule):
+    """
+    ## What it does
+    Flags two code paths in a module that take the same two locks in opposite orders:
+    lock `A` then `B` on one path, `B` then `A` on another, either nested directly or
+    through calls to functions and methods of the module.
+
+    ## Why is this bad?
+    When two threads run the two paths at the same time, each can take its first lock
+    and then wait for ever for the lock the other one holds: a deadlock that shows up
+    only under load, and never in a debugger.
+
+    ## Example
+    ```python
+    def transfer():
+        with accounts_lock:
+            with audit_lock:
+                ...
+
+    def report():
+        with audit_lock:
+            with accounts_lock:
+                ...
+    ```
+
+    ## Use instead
+    ```python
+    def report():
+        with accounts_lock:      # always accounts_lock before audit_lock
+            with audit_lock:
+                ...
+    ```
+    """
+
+    code = "THR007"
+    name = "lock-order-inversion"
+    summary = "two code paths take the same two locks in opposite orders (deadlock risk)"
+    help = "take the locks in one global order everywhere (or merge them into one lock)"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        if sum(1 for a in model.acquires if trackable(a.ref)) < 2:
+            return
+        edges = [
+            e for e in order_edges(model)
+            if e.outer != e.inner
+            and trackable(e.outer)
+            and e.take.blocking
+            and e.inner not in e.held
+            and model.primitive_kind(e.outer) in ORDERED_KINDS
+            and e.take.kind in ORDERED_KINDS
+        ]
+        by_pair: dict[tuple[str, str], list[OrderEdge]] = {}
+        for edge in edges:
+            by_pair.setdefault((edge.outer, edge.inner), []).append(edge)
+        reported: set[frozenset[str]] = set()
+        for (a, b), forward in by_pair.items():
+            pair = frozenset((a, b))
+            backward = by_pair.get((b, a))
+            if not backward or pair in reported:
+                continue
+            found = _first_unguarded(ctx, forward, backward, a, b)
+            if found is None:
+                continue
+            reported.add(pair)
+            first, second = found
+            first_line = ctx.span(first.site).line
+            through = f" (through `{second.via_call.split('.<locals>.')[-1]}()`, line {ctx.span(second.take.node).line})" if second.via_call else ""
+            outer, inner = display(second.outer), display(second.inner)
+            yield self.finding(
+                ctx,
+                second.site,
+                f"`{inner}` is taken while holding `{outer}`{through}, but line {first_line} takes "
+                f"`{outer}` while holding `{inner}`: two threads running both paths can deadlock",
+                function=second.function if second.function != MODULE else None,
+            )
+
+
+def _first_unguarded(ctx, forward, backward, a, b):
+    """The earliest pair of opposite edges with no common outer lock, ordered by line."""
+    best = None
+    for e1 in forward:
+        for e2 in backward:
+            if (e1.guards - {a, b}) & (e2.guards - {a, b}):
+                continue
+            l1, l2 = ctx.span(e1.site).line, ctx.span(e2.site).line
+            first, second = (e1, e2) if (l1, id(e1)) <= (l2, id(e2)) else (e2, e1)
+            key = (max(l1, l2), min(l1, l2))
+            if best is None or key < best[0]:
+                best = (key, (first, second))
+    return best[1] if best else None

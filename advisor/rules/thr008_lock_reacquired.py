@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..analysis.model import MODULE, NON_REENTRANT, ModuleModel
+from .base import Finding, Rule, RuleContext
+from .thr007_lock_order_inversion import _release_ref, display, held_refs, transitive_takes
+
+
+class LockReacquiredWhileHeld(Rule):
+    """
+    ## What it does
+    Flags a non-reentrant `threading.Lock` acquired again by the thread that already
+    holds it: a nested `with lock:`, or a call made while holding the lock to a
+    function or method of the module that takes it again.
+
+    ## Why is this bad?
+    A `Lock` does not know its owner: the second `acquire()` waits for a release that
+    can only come from the thread now waiting. The thread deadlocks on itself, and
+    every other thread needing the lock hangs behind it.
+
+    ## Example
+    ```python
+    class Cache:
+        def __init__(self):
+            self._lock = threading.Lock()
+
+        def put(self, key, value):
+            with self._lock:
+                self._data[key] = value
+                self._evict()
+
+        def _evict(self):
+            with self._lock:
+                ...
+    ```
+
+    ## Use instead
+    ```python
+        def _evict(self):
+            # caller holds self._lock
+            ...
+    ```
+    (or use `threading.RLock` when re-entry is intended)
+    """
+
+    code = "THR008"
+    name = "lock-reacquired-while-held"
+    summary = "non-reentrant `Lock` acquired again while held by the same thread (self-deadlock)"
+    help = "do not re-acquire: split out a helper that assumes the lock is held, or use `threading.RLock`"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        locks = {ref for ref, p in model.primitives.items() if p.kind in NON_REENTRANT}
+        if not locks:
+            return
+        locks -= _handed_over(model, locks)
+        if not locks:
+            return
+        takes = None
+        for fn in model.functions.values():
+            for acq in fn.acquires:
+                if acq.ref in locks and acq.blocking and acq.ref in held_refs(model, fn.qualname, acq.held_before, acq.node):
+                    first = next(h for h in acq.held_before if h.ref == acq.ref)
+                    yield self.finding(
+                        ctx,
+                        acq.node,
+                        f"`{display(acq.ref)}` is a non-reentrant Lock already held here "
+                        f"(taken at line {ctx.span(first.node).line}): this acquire waits for ever",
+                        function=fn.qualname if fn.qualname != MODULE else None,
+                    )
+            for call in fn.calls:
+                if not call.callees or not call.held:
+                    continue
+                held = held_refs(model, fn.qualname, call.held, call.node) & locks
+                if not held:
+                    continue
+                if takes is None:
+                    takes = transitive_takes(model)
+                for callee in call.callees:
+                    for ref in sorted(held):
+                        take = takes.get(callee, {}).get(ref)
+                        if take is None or not take.blocking:
+                            continue
+                        if ref.startswith("a:") and not call.same_instance:
+                            continue
+                        name = callee.split(".<locals>.")[-1]
+                        yield self.finding(
+                            ctx,
+                            call.node,
+                            f"`{display(ref)}` (a non-reentrant Lock) is held while calling `{name}()`, "
+                            f"which acquires it again at line {ctx.span(take.node).line}: the thread deadlocks on itself",
+                            function=fn.qualname if fn.qualname != MODULE else None,
+                        )
+
+
+_PAIRED_RELEASERS = frozenset({"__exit__", "__aexit__", "release", "unlock"})
+
+
+def _handed_over(model: ModuleModel, locks: set[str]) -> set[str]:
+    """Locks some function releases without ever taking them itself: used as signals
+    between threads (or released for the caller), so a second acquire may be a wait."""
+    out: set[str] = set()
+    for fn in model.functions.values():
+        if fn.name in _PAIRED_RELEASERS:
+            continue
+        taken = {a.ref for a in fn.acquires}
+        for call in fn.calls:
+            if call.attr == "release":
+                ref = _release_ref(call)
+                if ref in locks and ref not in taken:
+                    out.add(ref)
+    return out
