@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import Call, ModuleModel, Spawn
+from ._threadctx import assigned_values, function_label
+from .base import Finding, Rule, RuleContext
+
+WRITE_ATTRS = frozenset({"write", "writelines", "send", "sendall", "sendto", "sendmsg", "writerow", "writerows"})
+WRITE_FUNCS = frozenset({"json.dump", "pickle.dump", "marshal.dump", "shutil.copyfileobj"})
+
+
+class DaemonThreadDataLoss(Rule):
+    """
+    ## What it does
+    Flags daemon threads that drain a queue and write what they take (to a file, socket or
+    stream) when nothing waits for them at shutdown: the thread is never joined, the queue
+    is never `join()`ed, and no `atexit` hook is registered.
+
+    ## Why is this bad?
+    The interpreter does not wait for daemon threads: when the main thread finishes they
+    are stopped wherever they are. Records still in the queue, lines in a file's buffer and
+    half-sent messages are lost without an error, typically the last (most interesting)
+    log lines or results before exit.
+
+    ## Example
+    ```python
+    records = queue.Queue()
+
+    def writer():
+        with open("audit.log", "a") as f:
+            while True:
+                f.write(records.get() + "\\n")
+
+    threading.Thread(target=writer, daemon=True).start()
+    ```
+
+    ## Use instead
+    ```python
+    def writer():
+        with open("audit.log", "a") as f:
+            while (line := records.get()) is not None:
+                f.write(line + "\\n")
+
+    t = threading.Thread(target=writer)
+    t.start()
+    ...
+    records.put(None)   # at shutdown
+    t.join()
+    ```
+    """
+
+    code = "THR017"
+    name = "daemon-thread-data-loss"
+    summary = "daemon thread writes queued data but is never joined or drained at shutdown: data lost at exit"
+    help = "make the thread non-daemon or, at shutdown, signal it (sentinel / Event), then `join()` it (or `queue.join()`), e.g. from an `atexit` hook"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        if _has_shutdown_hook(model):
+            return
+        for spawn in model.spawns:
+            if spawn.kind not in ("thread", "timer", "subclass") or not spawn.targets:
+                continue
+            if not _is_daemon(model, spawn):
+                continue
+            reach = model.reachable(spawn.targets)
+            gets = [c for f in reach for c in model.functions[f].calls if _is_queue_get(model, c)]
+            if not gets:
+                continue
+            writes = [c for f in reach for c in model.functions[f].calls if _is_write(c)]
+            if not writes:
+                continue
+            if _joined(model, spawn) or _queue_joined(model, gets):
+                continue
+            target = spawn.targets[0]
+            what = ctx.code(writes[0].node.func)
+            yield self.finding(
+                ctx,
+                spawn.node,
+                f"daemon thread running `{target}` takes items from a queue and writes them (`{what}`), "
+                "but nothing joins it or the queue at shutdown; pending items are lost when the program exits",
+                function=function_label(spawn.function),
+            )
+
+
+def _true(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Name) and value.value == "True"
+
+
+def _is_daemon(model: ModuleModel, spawn: Spawn) -> bool:
+    if spawn.daemon is not None:
+        return spawn.daemon
+    refs = {ref for ref, s in model.thread_vars.items() if s is spawn}
+    if spawn.bound_to:
+        refs.add(spawn.bound_to)
+    for ref in refs:
+        if any(_true(v) for _, v in assigned_values(model, ref + ".daemon")):
+            return True
+        for call in model.calls:
+            if call.attr == "setDaemon" and call.receiver == ref and call.node.args and _true(call.node.args[0].value):
+                return True
+    if spawn.kind == "subclass":
+        for target in spawn.targets:
+            cls = model.functions[target].class_name
+            if cls and any(_true(v) for _, v in assigned_values(model, f"a:{cls}.daemon")):
+                return True
+            if cls and any(
+                call.attr == "__init__"
+                and any(a.keyword is not None and a.keyword.value == "daemon" and _true(a.value) for a in call.node.args)
+                for name, info in model.functions.items()
+                if info.class_name == cls
+                for call in info.calls
+            ):
+                return True
+    return False
+
+
+def _is_queue_get(model: ModuleModel, call: Call) -> bool:
+    """``q.get()`` in a loop: a known queue, or ``get`` called the way only queues are."""
+    if call.attr not in ("get", "get_nowait") or call.loop_depth == 0:
+        return False
+    if call.receiver_kind in ("Queue", "SimpleQueue"):
+        return True
+    if not isinstance(call.node.func, cst.Attribute) or call.attr == "get_nowait":
+        return call.attr == "get_nowait"
+    for arg in call.node.args:
+        if arg.keyword is None:
+            if not (isinstance(arg.value, cst.Name) and arg.value.value in ("True", "False")):
+                return False
+        elif arg.keyword.value not in ("block", "timeout"):
+            return False
+    return True
+
+
+def _last(expr: cst.BaseExpression) -> str:
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    if isinstance(expr, cst.Name):
+        return expr.value
+    return ""
+
+
+def _is_write(call: Call) -> bool:
+    if call.attr in WRITE_ATTRS:
+        return True
+    if call.qualname in WRITE_FUNCS:
+        return True
+    func = call.node.func
+    return isinstance(func, cst.Name) and func.value == "print" and call.qualname is None
+
+
+def _joined(model: ModuleModel, spawn: Spawn) -> bool:
+    refs = {ref for ref, s in model.thread_vars.items() if s is spawn}
+    if spawn.bound_to:
+        refs.add(spawn.bound_to)
+    for call in model.calls:
+        if call.attr == "join" and not [a for a in call.node.args if a.keyword is None and not isinstance(a.value, (cst.Integer, cst.Float))]:
+            if call.receiver in refs or (spawn.kind == "subclass" and call.receiver in model.thread_vars):
+                return True
+            if call.receiver is None and spawn.bound_to is None and spawn.kind == "subclass":
+                return True
+    return False
+
+
+def _queue_joined(model: ModuleModel, gets: list[Call]) -> bool:
+    queues = {c.receiver for c in gets if c.receiver}
+    for call in model.calls:
+        if call.attr == "join" and not call.node.args:
+            if call.receiver in queues or call.receiver_kind in ("Queue",):
+                return True
+    return False
+
+
+def _has_shutdown_hook(model: ModuleModel) -> bool:
+    return any(
+        (c.qualname or "").startswith("atexit.register")
+        or (c.qualname or "").endswith("_register_atexit")
+        or c.attr == "_register_atexit"
+        or (c.qualname or "").startswith("weakref.finalize")
+        for c in model.calls
+    ) or any("atexit.register" in d for fn in model.functions.values() for d in fn.decorators)
