@@ -40,7 +40,7 @@ def start_printer(q: queue.Queue):
 ''', """`args=(q)` passes the queue object itself as the argument sequence; `Thread` tries to unpack a
 `Queue`, which is not iterable, so the thread dies with `TypeError` at start-up and nothing is ever
 printed. Write `args=(q,)`.""",
-fix=[("args=(q)", "args=(q,)")]),
+fix=[("args=(q), daemon=True)", "args=(q,))")]),
 
 ex("thr003-03", '''
 import threading
