@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import MODULE, Access, ModuleModel, Spawn
+from .base import Finding, Rule, RuleContext
+
+WRITES = frozenset({"write", "rmw", "item-write", "item-rmw", "mutate"})
+SETUP = frozenset({MODULE, "__init__", "__new__", "__post_init__", "setUp", "setUpClass", "__enter__"})
+
+
+class UnsynchronizedReadModifyWrite(Rule):
+    """
+    ## What it does
+    Flags read-modify-writes (`x += 1`, `x = x + 1`, `d[k] = d.get(k, 0) + 1`) of shared
+    state (module globals, attributes, closure variables) in code that runs on a thread,
+    when no lock is held and the state really is shared: the same code runs on several
+    threads at once, or another thread (the main thread included) also writes it.
+
+    ## Why is this bad?
+    A read-modify-write is several bytecode steps. Two threads can both read the old
+    value, both compute, and both store: one update is lost. Counters come out low,
+    balances drift, and the bug vanishes whenever you try to observe it.
+
+    ## Example
+    ```python
+    hits = 0
+
+    def worker(urls):
+        global hits
+        for url in urls:
+            fetch(url)
+            hits += 1
+    ```
+
+    ## Use instead
+    ```python
+    hits = 0
+    hits_lock = threading.Lock()
+
+    def worker(urls):
+        global hits
+        for url in urls:
+            fetch(url)
+            with hits_lock:
+                hits += 1
+    ```
+    """
+
+    code = "THR006"
+    name = "unsynchronized-read-modify-write"
+    summary = "read-modify-write of shared state on a thread without a lock (lost updates)"
+    help = "hold one lock around every read-modify-write of this state (`with lock: ...`)"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        if not model.thread_entries:
+            return
+        writers: dict[str, list[Access]] = {}
+        for access in model.accesses:
+            if access.kind in WRITES:
+                writers.setdefault(access.ref, []).append(access)
+        for access in model.accesses:
+            if access.kind not in ("rmw", "item-rmw") or not _candidate(model, access):
+                continue
+            entries = sorted(model.contexts.get(access.function, frozenset()) - {"main"})
+            if not entries:
+                continue
+            if model.effective_held(access.function, access.held):
+                continue
+            reason = _sharing(ctx, model, access, entries, writers.get(access.ref, []))
+            if reason is None:
+                continue
+            stmt = access.statement
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            text = ctx.code(small if small is not None else access.node).strip().splitlines()[0]
+            yield self.finding(
+                ctx,
+                access.node,
+                f"`{text}` reads and writes shared `{_display(access.ref)}` without a lock; {reason}",
+                function=access.function if access.function != MODULE else None,
+            )
+
+
+def _display(ref: str) -> str:
+    body = ref.split(":", 1)[1]
+    return body.replace(".<locals>.", ".")
+
+
+def _owner(ref: str) -> str:
+    return ref[2:].rsplit(".", 1)[0]
+
+
+def _candidate(model: ModuleModel, access: Access) -> bool:
+    ref = access.ref
+    fn = model.functions[access.function]
+    if fn.name in SETUP or access.function == MODULE:
+        return False
+    if ref.startswith("l:"):
+        owner = _owner(ref)
+        return owner != access.function and owner in model.functions and access.function.startswith(owner + ".")
+    if ref.startswith("a:"):
+        cls, _, rest = ref[2:].partition(".")
+        info = model.classes.get(cls)
+        if info is not None and any(b in ("threading.local", "_threading_local.local") for b in info.bases):
+            return False
+        parts = rest.split(".")
+        for i in range(1, len(parts)):
+            prim = model.primitives.get(f"a:{cls}." + ".".join(parts[:i]))
+            if prim is not None:
+                return False
+        return True
+    if ref.startswith("g:"):
+        head = ref[2:].split(".")[0]
+        prim = model.primitives.get(f"g:{head}")
+        return prim is None or "." not in ref[2:]
+    return False
+
+
+def _via_self(model: ModuleModel, access: Access) -> bool:
+    """True when the access goes through the method's own instance (``self.x``)."""
+    node = access.node
+    if isinstance(node, cst.Subscript):
+        node = node.value
+    while isinstance(node, cst.Attribute) and isinstance(node.value, cst.Attribute):
+        node = node.value
+    fn = model.functions[access.function]
+    while fn is not None and fn.self_name is None and fn.parent in model.functions and fn.parent != MODULE:
+        fn = model.functions[fn.parent]
+    self_name = fn.self_name if fn is not None else None
+    return (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and self_name is not None
+        and node.value.value == self_name
+    )
+
+
+def _shares_instance(model: ModuleModel, spawn: Spawn) -> bool:
+    """True when the spawned target runs on an instance other threads also use: a bound
+    method of the spawner's own ``self`` or of a module global."""
+    target = spawn.target
+    if spawn.kind == "subclass" or not isinstance(target, cst.Attribute):
+        return False
+    value = target.value
+    if not isinstance(value, cst.Name):
+        return False
+    spawner = model.functions.get(spawn.function)
+    if spawner is not None and spawner.self_name == value.value:
+        return True
+    return spawner is None or value.value not in spawner.local_names
+
+
+def _concurrent_spawns(model: ModuleModel, access: Access, entry: str) -> list[Spawn]:
+    """The spawns of ``entry`` whose threads share the state ``access`` touches."""
+    spawns = model.thread_entries.get(entry, [])
+    ref = access.ref
+    if ref.startswith("l:"):
+        owner = _owner(ref)
+        return [s for s in spawns if s.function == owner or s.function.startswith(owner + ".<locals>.")]
+    if ref.startswith("a:") and _via_self(model, access):
+        entry_fn = model.functions[entry]
+        if entry_fn.class_name is None:
+            return spawns
+        return [s for s in spawns if _shares_instance(model, s)]
+    return spawns
+
+
+def _multi(spawns: list[Spawn]) -> bool:
+    return len(spawns) > 1 or any(s.in_loop or s.kind == "map" for s in spawns)
+
+
+def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list[str], writers: list[Access]) -> str | None:
+    """Why the state is shared between threads, or None when it may not be."""
+    for entry in entries:
+        spawns = _concurrent_spawns(model, access, entry)
+        if _multi(spawns):
+            line = ctx.span(spawns[0].node).line
+            name = entry.split(".<locals>.")[-1]
+            return f"`{name}` runs on several threads at once (started at line {line})"
+    if access.ref.startswith("l:"):
+        entries = [e for e in entries if _concurrent_spawns(model, access, e)]
+    if not entries:
+        return None
+    if "main" in model.contexts.get(access.function, ()) and not access.ref.startswith("l:"):
+        name = entries[0].split(".<locals>.")[-1]
+        return f"it runs both on the main thread and on the thread of `{name}`"
+    if len(entries) > 1:
+        names = ", ".join(f"`{e.split('.<locals>.')[-1]}`" for e in entries[:2])
+        return f"it runs on the threads of {names}"
+    spawners = {s.function for e in entries for s in model.thread_entries.get(e, [])}
+    for other in writers:
+        if other.function == access.function:
+            continue
+        fn = model.functions[other.function]
+        if fn.name in SETUP or other.function == MODULE:
+            continue
+        if other.kind == "write" and other.function in spawners:
+            continue
+        theirs = model.contexts.get(other.function, frozenset())
+        if not (theirs - set(entries)):
+            continue
+        where = "the main thread" if "main" in theirs else f"`{sorted(theirs - set(entries))[0].split('.<locals>.')[-1]}`"
+        line = ctx.span(other.node).line
+        return f"{where} also writes it (line {line})"
+    return None
