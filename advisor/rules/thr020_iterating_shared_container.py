@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import MODULE, Access, ModuleModel
+from ._threadctx import function_label
+from .base import Finding, Rule, RuleContext
+
+VIEWS = frozenset({"items", "keys", "values"})
+SETUP = frozenset({"__init__", "__new__", "__post_init__", "setUp", "setUpClass", "__enter__"})
+
+
+class IteratingSharedContainer(Rule):
+    """
+    ## What it does
+    Flags a `for` loop or comprehension over a shared dict, list or set (directly or through
+    `.items()`, `.keys()`, `.values()`) when another thread may add or remove elements at
+    the same time and no common lock is held on both sides.
+
+    ## Why is this bad?
+    Iterating is not atomic: the GIL can switch threads between any two iterations. A
+    concurrent insert or delete makes dict and set iteration fail with `RuntimeError:
+    dictionary changed size during iteration`, and makes list iteration skip or repeat
+    elements. The failure is intermittent and load-dependent.
+
+    ## Example
+    ```python
+    def expire_loop(self):
+        while True:
+            for key, (value, stamp) in self._data.items():   # worker thread
+                ...
+    def put(self, key, value):
+        self._data[key] = (value, time.time())              # request threads
+    ```
+
+    ## Use instead
+    ```python
+    def expire_loop(self):
+        while True:
+            with self._lock:
+                snapshot = list(self._data.items())
+            for key, (value, stamp) in snapshot:
+                ...
+    def put(self, key, value):
+        with self._lock:
+            self._data[key] = (value, time.time())
+    ```
+    """
+
+    code = "THR020"
+    name = "iterating-shared-container"
+    summary = "shared container iterated while another thread may mutate it, without a common lock"
+    help = "hold the same lock while iterating and mutating, or iterate over a copy taken under the lock (`list(d.items())`)"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        if not model.thread_entries:
+            return
+        mutations: dict[str, list[Access]] = {}
+        for acc in model.accesses:
+            if _is_mutation(model, acc):
+                mutations.setdefault(acc.ref, []).append(acc)
+        if not mutations:
+            return
+        collector = _IterCollector()
+        ctx.module.visit(collector)
+        long_running = _long_running_entries(model)
+        reported: set[tuple[str, str]] = set()
+        for acc in model.accesses:
+            if acc.kind != "read" or id(acc.node) not in collector.iterated:
+                continue
+            if acc.ref not in mutations or (acc.function, acc.ref) in reported:
+                continue
+            if model.primitive_kind(acc.ref) or acc.ref in model.types:
+                continue
+            held = model.effective_held(acc.function, acc.held)
+            for mut in mutations[acc.ref]:
+                mheld = model.effective_held(mut.function, mut.held)
+                if held and mheld:
+                    continue
+                if not _concurrent(model, acc.function, mut.function, long_running):
+                    continue
+                reported.add((acc.function, acc.ref))
+                name = ctx.code(acc.node)
+                yield self.finding(
+                    ctx,
+                    acc.node,
+                    f"`{name}` is iterated in `{acc.function}` while `{mut.function}` may change it on another thread "
+                    f"(`{ctx.code(mut.node)}`) without a common lock",
+                    function=function_label(acc.function),
+                )
+                break
+
+
+def _is_mutation(model: ModuleModel, acc: Access) -> bool:
+    if not acc.ref.startswith(("g:", "a:", "l:")):
+        return False
+    if _only_setup(model, acc.function):
+        return False
+    if acc.kind in ("mutate", "item-write"):
+        return True
+    if acc.kind == "item-rmw" and acc.statement is not None:
+        return any(isinstance(s, cst.Assign) for s in acc.statement.body)
+    return False
+
+
+def _long_running_entries(model: ModuleModel) -> set[str]:
+    """Thread entries that loop (service threads), and so overlap with whatever main does."""
+    out = set()
+    for entry in model.thread_entries:
+        if any(c.in_while for name in model.reachable([entry]) for c in model.functions[name].calls):
+            out.add(entry)
+    return out
+
+
+def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str]) -> bool:
+    ca = model.contexts.get(a, frozenset())
+    cb = model.contexts.get(b, frozenset())
+    for x in ca:
+        for y in cb:
+            if x == "main" and y == "main":
+                continue
+            if x == y:
+                if model.is_multi_instance(x):
+                    return True
+                continue
+            if "main" in (x, y):
+                thread = y if x == "main" else x
+                main_side = a if x == "main" else b
+                if thread in long_running and not _only_setup(model, main_side):
+                    return True
+                continue
+            return True
+    return False
+
+
+def _only_setup(model: ModuleModel, function: str, seen: frozenset[str] = frozenset()) -> bool:
+    """True for set-up code: module level, constructors, and functions only they call."""
+    fn = model.functions.get(function)
+    if fn is None or fn.name in SETUP or function == MODULE:
+        return True
+    if function in seen:
+        return True
+    callers = [name for name, callees in model.callgraph.items() if function in callees]
+    return bool(callers) and all(_only_setup(model, c, seen | {function}) for c in callers)
+
+
+class _IterCollector(cst.CSTVisitor):
+    """Ids of expressions iterated by a Python-level loop (the container itself)."""
+
+    def __init__(self) -> None:
+        self.iterated: set[int] = set()
+
+    def _add(self, expr: cst.BaseExpression) -> None:
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+            if expr.func.attr.value in VIEWS and not expr.args:
+                self.iterated.add(id(expr.func.value))
+            return
+        if isinstance(expr, (cst.Name, cst.Attribute)):
+            self.iterated.add(id(expr))
+
+    def visit_For(self, node: cst.For) -> None:
+        self._add(node.iter)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._add(node.iter)
