@@ -129,6 +129,9 @@ def explain(code: str) -> None:
 from .corpus import corpus as _corpus_group  # noqa: E402
 
 main.add_command(_corpus_group)
+from .map import map_cmd as _map_cmd  # noqa: E402
+
+main.add_command(_map_cmd)
 
 
 if __name__ == "__main__":
