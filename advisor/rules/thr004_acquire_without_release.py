@@ -58,6 +58,8 @@ class AcquireWithoutReleaseGuarantee(Rule):
                 if key is None:
                     continue
                 release = _next_release(fn.node, acq.node, key)
+                if not acq.blocking and not _tested_acquire(acq.node, parents):
+                    continue
                 if release is None or _guaranteed(acq.node, key, parents):
                     continue
                 if not _region_can_raise(fn.node, acq.node, release):
@@ -178,8 +180,11 @@ def _guaranteed(call: cst.Call, key: str, parents: dict[int, cst.CSTNode]) -> bo
             return True  # re-acquired in a finally: restoring the caller's hold
         if isinstance(parent, cst.With) and any(_key_of_expr(i.item) == key for i in parent.items):
             return True  # temporarily released and re-taken inside `with lock:`
-        if isinstance(parent, (cst.If, cst.While)) and child is parent.test:
-            if any(_try_releases(s, key) for s in _block_body(parent.body) or ()):
+        if isinstance(parent, (cst.If, cst.While)) and _is_test(child, parent):
+            branches = [parent.body]
+            if isinstance(parent.orelse, cst.Else):
+                branches.append(parent.orelse.body)
+            if any(_try_releases(s, key) for b in branches for s in _block_body(b) or ()):
                 return True
         body = _block_body(parent)
         if body is not None:
@@ -189,6 +194,19 @@ def _guaranteed(call: cst.Call, key: str, parents: dict[int, cst.CSTNode]) -> bo
         if isinstance(parent, (cst.FunctionDef, cst.Lambda)):
             break
     return False
+
+
+def _is_test(child: cst.CSTNode, parent: cst.CSTNode) -> bool:
+    return child is getattr(parent, "test", None)
+
+
+def _tested_acquire(call: cst.Call, parents: dict[int, cst.CSTNode]) -> bool:
+    """True for `if lock.acquire(False):` and `if not lock.acquire(False):`."""
+    node: cst.CSTNode = call
+    parent = parents.get(id(node))
+    if isinstance(parent, cst.UnaryOperation) and isinstance(parent.operator, cst.Not):
+        node, parent = parent, parents.get(id(parent))
+    return isinstance(parent, cst.If) and parent.test is node
 
 
 def _key_of_expr(expr: cst.BaseExpression) -> str | None:
@@ -224,6 +242,9 @@ class _Order(cst.CSTVisitor):
             return True
         if self.release is None and _is_method_call(node, self.key, "release"):
             self.found = node
+            self.state = "after"
+            return False
+        if self.release is None and _is_method_call(node, self.key, "acquire"):
             self.state = "after"
             return False
         if node is self.release:

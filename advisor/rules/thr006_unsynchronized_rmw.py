@@ -184,13 +184,11 @@ def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list
         entries = [e for e in entries if _concurrent_spawns(model, access, e)]
     if not entries:
         return None
-    if "main" in model.contexts.get(access.function, ()) and not access.ref.startswith("l:"):
-        name = entries[0].split(".<locals>.")[-1]
-        return f"it runs both on the main thread and on the thread of `{name}`"
     if len(entries) > 1:
         names = ", ".join(f"`{e.split('.<locals>.')[-1]}`" for e in entries[:2])
         return f"it runs on the threads of {names}"
     spawners = {s.function for e in entries for s in model.thread_entries.get(e, [])}
+    after_start = model.reachable(spawners)
     for other in writers:
         if other.function == access.function:
             continue
@@ -200,8 +198,10 @@ def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list
         if other.kind == "write" and other.function in spawners:
             continue
         theirs = model.contexts.get(other.function, frozenset())
-        if not (theirs - set(entries)):
-            continue
+        if not theirs or theirs & set(entries):
+            continue  # the thread's own code, or code also reached from it
+        if theirs == {"main"} and (other.kind == "write" or other.function not in after_start):
+            continue  # a reset, or API code not shown to run while the thread does
         where = "the main thread" if "main" in theirs else f"`{sorted(theirs - set(entries))[0].split('.<locals>.')[-1]}`"
         line = ctx.span(other.node).line
         return f"{where} also writes it (line {line})"
