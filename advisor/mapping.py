@@ -197,12 +197,17 @@ def build_map(model: ModuleModel, findings: Sequence[Finding] = (), span_of: Spa
     # shared state: touched on a thread, and changed somewhere after initialisation
     touched: dict[str, set[str]] = {}
     changed: set[str] = set()
+    accessed_by: dict[str, set[str]] = {}
     for fn in model.functions.values():
         for acc in fn.accesses:
-            owner = _local_owner(acc.ref, model.functions)
+            accessed_by.setdefault(acc.ref, set()).add(fn.qualname)
+    owners = {ref: _local_owner(ref, model.functions) for ref in accessed_by if ref.startswith("l:")}
+    for fn in model.functions.values():
+        for acc in fn.accesses:
+            owner = owners.get(acc.ref)
             if acc.ref in locks or _declaration(acc) or not _is_state(model, acc.ref, owner):
                 continue
-            if acc.ref.startswith("l:") and owner == fn.qualname and not _touched_elsewhere(model, acc.ref, owner):
+            if owner is not None and accessed_by[acc.ref] == {owner}:
                 continue
             touched.setdefault(acc.ref, set()).add(fn.qualname)
             if acc.kind != "read" and not _is_init(fn.qualname):
@@ -284,7 +289,7 @@ def build_map(model: ModuleModel, findings: Sequence[Finding] = (), span_of: Spa
         uses=tuple(sorted(uses, key=lambda u: (u.ref, u.function))),
         locks={ref: kind for ref, kind in locks.items() if ref in used_locks},
         findings=tuple(findings),
-        names={ref: display_ref(ref, model.functions) for ref in set(shared) | used_locks},
+        names={ref: display_ref(ref, model.functions) for ref in sorted(set(shared) | used_locks)},
     )
 
 
@@ -293,12 +298,6 @@ def _declaration(acc) -> bool:
     stmt = acc.statement
     return isinstance(stmt, cst.SimpleStatementLine) and all(
         isinstance(b, (cst.Global, cst.Nonlocal)) for b in stmt.body
-    )
-
-
-def _touched_elsewhere(model: ModuleModel, ref: str, owner: str) -> bool:
-    return any(
-        acc.ref == ref for fn in model.functions.values() if fn.qualname != owner for acc in fn.accesses
     )
 
 

@@ -108,6 +108,8 @@ def write_atomic(path: str, data: bytes, expected: bytes | None = None) -> None:
         st = os.stat(target)
     except OSError as exc:
         raise WriteError(f"cannot stat: {exc.strerror or exc}") from None
+    if not os.access(target, os.W_OK):
+        raise WriteError("the file is not writable")
     directory = os.path.dirname(target) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".advisor-fix", dir=directory)
