@@ -135,7 +135,7 @@ def test_fix_whose_result_does_not_parse_is_not_applied() -> None:
     assert out.text == source and out.fixed == 0
     lines = {f.line for f in check_source(source, "t.py").findings if f.code == "THR001"}
     assert {fail.line for fail in out.failures} == lines
-    assert all("does not parse" in fail.reason for fail in out.failures)
+    assert all("not valid Python" in fail.reason for fail in out.failures)
 
 
 def test_fix_whose_finding_persists_is_not_applied() -> None:
@@ -181,6 +181,15 @@ def test_fix_loop_runs_until_nothing_is_left_to_fix() -> None:
     assert out.fixed == 3 and out.result.findings == []
 
 
+def test_failures_in_later_passes_name_the_original_line() -> None:
+    chain = {"XA": 'ok"\nz = "XB', "XB": '" +', "XC": "XD", "XD": '" +'}
+    out = fix_text('a = "XA"\nb = "XC"\n', _token_checker(chain))
+    assert out.text == 'a = "ok"\nz = "XB"\nb = "XD"\n'
+    assert out.fixed == 2
+    assert sorted((f.code, f.line) for f in out.failures) == [("THR901", 1), ("THR903", 2)]
+    assert all("not valid Python" in f.reason for f in out.failures)
+
+
 def test_fix_loop_is_capped() -> None:
     seen = []
     checker = _token_checker({"XA": "XB", "XB": "XA"})
@@ -217,7 +226,7 @@ def test_failed_fix_leaves_the_file_byte_identical(tmp_path: Path) -> None:
     result = fix_file(str(path), _crafted(lambda f: _after_call(f, "(")), unsafe=True)
     assert path.read_bytes() == original
     assert result.fixed == 0 and result.errors
-    assert all(e.path == str(path) and "does not parse" in e.message for e in result.errors)
+    assert all(e.path == str(path) and "not valid Python" in e.message for e in result.errors)
     assert sorted(os.listdir(tmp_path)) == [path.name]
 
 

@@ -68,7 +68,7 @@ def fix_text(source: str, checker: Checker, *, unsafe: bool = False, max_passes:
     outcome = FixOutcome(source, source, 0, initial, initial)
     if initial.errors or not initial.parsed:
         return outcome
-    compiles = _compiles(source)
+    compiles = _compile_error(source) is None
     text, result = source, initial
     blocked: set[tuple] = set()
     lines = _LineTracker(source)
@@ -149,14 +149,15 @@ def _verify(
         return "the fix changes nothing"
     new_result = checker(new_text)
     if new_result.errors:
-        return f"the fixed code does not parse ({new_result.errors[0].message})"
+        return f"the fixed code is not valid Python ({new_result.errors[0].message})"
     if not new_result.parsed:
         try:
             cst.parse_module(new_text)
         except Exception as exc:
-            return f"the fixed code does not parse ({type(exc).__name__})"
-    if compiles and not _compiles(new_text):
-        return "the fixed code does not compile"
+            return f"the fixed code is not valid Python ({type(exc).__name__})"
+    error = _compile_error(new_text) if compiles else None
+    if error:
+        return f"the fixed code is not valid Python ({error})"
     persisting = _persisting(TextIndex.of(text), result.findings, chosen, TextIndex.of(new_text), new_result.findings)
     if persisting:
         f = persisting[0]
@@ -204,12 +205,15 @@ def _persisting(
     return out
 
 
-def _compiles(text: str) -> bool:
+def _compile_error(text: str) -> str | None:
+    """Why Python's own parser rejects ``text`` (it is stricter than libcst), or None."""
     try:
         compile(text, "<fix>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
+    except SyntaxError as exc:
+        return f"{exc.msg}, line {exc.lineno}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return type(exc).__name__
+    return None
 
 
 class _LineTracker:
