@@ -71,7 +71,7 @@ def fix_text(source: str, checker: Checker, *, unsafe: bool = False, max_passes:
     compiles = _compile_error(source) is None
     text, result = source, initial
     blocked: set[tuple] = set()
-    lines = _LineTracker(source)
+    lines = _LineTracker()
     for _ in range(max_passes):
         index = TextIndex.of(text)
         candidates = _candidates(index, result.findings, unsafe, blocked, outcome.failures, lines)
@@ -81,9 +81,9 @@ def fix_text(source: str, checker: Checker, *, unsafe: bool = False, max_passes:
         trial = _verify(text, result, chosen, checker, compiles)
         if isinstance(trial, str):
             accepted: list[_Candidate] = []
-            trial = None
+            first_reason, trial = trial, None
             for cand in chosen:
-                attempt = _verify(text, result, accepted + [cand], checker, compiles)
+                attempt = first_reason if len(chosen) == 1 else _verify(text, result, accepted + [cand], checker, compiles)
                 if isinstance(attempt, str):
                     blocked.add(_key(text, cand))
                     outcome.failures.extend(
@@ -220,7 +220,7 @@ class _LineTracker:
     """Maps lines of the text of a later pass back to lines of the original source, so
     failures name the line the user sees."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self) -> None:
         self.history: list[tuple[TextIndex, list[Replacement]]] = []
 
     def advance(self, index: TextIndex, reps: list[Replacement]) -> None:
