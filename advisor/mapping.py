@@ -343,6 +343,8 @@ def _place_findings(
                 if any(_contains(span_of(s.node), f.span) for s in spawns):
                     where = ("thread", entry)
                     break
+        if where is None:
+            where = _thread_call(model, f, span_of)
         if where is not None:
             bucket = placed[where[0]].setdefault(where[1], [])
             if f not in bucket:
@@ -350,6 +352,19 @@ def _place_findings(
         fn_name = _innermost_function(model, f.span, span_of)
         placed["function"].setdefault(fn_name, []).append(f)
     return placed
+
+
+def _thread_call(model: ModuleModel, f: Finding, span_of: SpanOf) -> tuple[str, str] | None:
+    """A finding on a method call of a thread object (``t.run()``, ``t.join()``) belongs
+    to the thread that object runs."""
+    for call in model.calls:
+        spawn = model.thread_vars.get(call.receiver) if call.receiver else None
+        if spawn is None or not _contains(span_of(call.node), f.span):
+            continue
+        for target in spawn.targets:
+            if target in model.thread_entries:
+                return ("thread", target)
+    return None
 
 
 def _innermost_function(model: ModuleModel, span: Span, span_of: SpanOf) -> str:

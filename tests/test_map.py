@@ -118,6 +118,31 @@ def test_findings_are_placed_on_functions_and_accesses() -> None:
     assert f"{sleep_line}:" in text and "THR999" in text
 
 
+def test_findings_on_thread_objects_mark_the_thread() -> None:
+    source = textwrap.dedent(
+        """\
+        import threading
+
+
+        def work():
+            pass
+
+
+        def main():
+            t = threading.Thread(target=work)
+            t.run()
+        """
+    )
+    tmap = _map(source)
+    thread = next(t for t in tmap.threads if t.id == "work")
+    assert [(f.code, f.span.line) for f in thread.findings] == [("THR001", _line_of(source, "t.run()"))]
+    assert "thread: work  started in main  [! THR001]" in render_text(tmap)
+    text = render_mermaid(tmap)
+    check_mermaid(text)
+    thread_id = re.search(r'(t\d+)\(\["thread: work', text).group(1)
+    assert thread_id in next(line for line in text.splitlines() if line.startswith("  class ")).split()[1].split(",")
+
+
 def test_text_rendering_lists_everything() -> None:
     text = render_text(_map(PROGRAM))
     sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
