@@ -148,6 +148,10 @@ class _LocalsCollector(cst.CSTVisitor):
         self.nonlocals.update(n.name.value for n in node.names)
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
 def _params(params: cst.Parameters) -> tuple[str, ...]:
     names = [p.name.value for p in (*params.posonly_params, *params.params)]
     if isinstance(params.star_arg, cst.Param):
@@ -204,6 +208,10 @@ class ModelBuilder(cst.CSTVisitor):
             stmt.visit(collector)
             self._scan_imports(stmt, self.model.imports)
         self.module_names = collector.assigned
+        self.module_classes = {
+            stmt.name.value for stmt in module.body if isinstance(stmt, cst.ClassDef)
+        }
+        self.class_by_snake = {_snake(name): name for name in self.module_classes}
 
     @staticmethod
     def _scan_imports(stmt: cst.CSTNode, table: dict[str, str]) -> None:
@@ -401,6 +409,33 @@ class ModelBuilder(cst.CSTVisitor):
         if in_class:
             self.class_stack[-1].methods[node.name.value] = qual
         self._enter_function(info, node.body, _params(node.params))
+        self._param_types(info, node.params)
+
+    def _param_types(self, info: FunctionInfo, params: cst.Parameters) -> None:
+        """Parameters annotated with a module class or a primitive type, or named after a
+        module class (``account`` for ``Account``), are assumed to hold one."""
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            name = param.name.value
+            if name == info.self_name:
+                continue
+            ref = f"l:{info.qualname}.{name}"
+            annotation = param.annotation.annotation if param.annotation is not None else None
+            if annotation is not None:
+                if isinstance(annotation, cst.SimpleString):
+                    qual = annotation.evaluated_value if isinstance(annotation.evaluated_value, str) else None
+                else:
+                    qual = self.resolve(annotation)
+                if qual is None:
+                    continue
+                kind = PRIMITIVE_TYPES.get(qual)
+                if kind is not None:
+                    self.model.primitives[ref] = Primitive(ref, kind, qual, param, info.qualname)
+                elif qual in self.model.classes or qual in self.module_classes:
+                    self.model.types[ref] = qual
+            else:
+                cls = self.class_by_snake.get(name)
+                if cls is not None:
+                    self.model.types[ref] = cls
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.frames.pop()
@@ -600,6 +635,12 @@ class ModelBuilder(cst.CSTVisitor):
 
     def visit_Param(self, node: cst.Param) -> None:
         self.targets.add(id(node.name))
+
+    def visit_Global(self, node: cst.Global) -> bool:
+        return False
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        return False
 
     def visit_Name(self, node: cst.Name) -> None:
         if id(node) in self.targets:
