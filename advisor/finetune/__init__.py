@@ -1,0 +1,1 @@
+"""LoRA fine-tuning: threaded data pipeline, training loop, DDP."""
