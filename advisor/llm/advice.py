@@ -1,0 +1,271 @@
+"""Attach model advice to findings: prompts -> (cache | batched generation) -> verification.
+
+The on-disk cache is keyed by model hash, adapter hash, settings and prompt (answers) and
+additionally by the file's text (verdicts), so an unchanged re-run loads no model at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..output.sanitize import clean
+from .blocks import Block
+from .loader import AdapterSpec, ModelSpec, ModelUnavailable, _atomic_write, cache_dir, check_available
+from .prompts import advice_messages, finding_block, parse_answer
+from .verify import Verdict, findings_of, verify_block, verify_source
+
+CACHE_VERSION = 1
+MAX_EXPLANATION = 800
+
+
+@dataclass
+class AdviceOptions:
+    model: str | None = None
+    adapter: str | None = None
+    dtype: str = "float32"
+    quantize: str | None = "int8"
+    batch_size: int = 8
+    use_cache: bool = True
+    stop_early: bool = True
+    progress: bool | None = None
+    """Progress line on stderr; None: only when stderr is a terminal."""
+
+
+@dataclass
+class AdviceRun:
+    advised: int = 0
+    cached: int = 0
+    generated: int = 0
+    verified: int = 0
+    seconds: float = 0.0
+    generation: object | None = None
+    model: dict | None = None
+    note: str | None = None
+    """One line for the user when advice could not be produced (what to install)."""
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    finding: object
+    source: str
+    block: Block
+    messages: list
+    explain_only: bool
+    key: str
+    answer: str | None = None
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+
+
+def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOptions, messages, explain_only: bool) -> str:
+    """Cache key of one model answer."""
+    return _digest({
+        "v": CACHE_VERSION,
+        "model": spec.hash,
+        "adapter": adapter.hash if adapter else None,
+        "dtype": options.dtype,
+        "quantize": options.quantize,
+        "explain_only": explain_only,
+        "messages": messages,
+    })
+
+
+def _cache_path(kind: str, key: str):
+    return cache_dir() / kind / key[:2] / f"{key}.json"
+
+
+def _cache_get(kind: str, key: str) -> dict | None:
+    try:
+        with open(_cache_path(kind, key), encoding="utf-8") as fh:
+            value = json.load(fh)
+        return value if isinstance(value, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_put(kind: str, key: str, value: dict) -> None:
+    try:
+        _atomic_write(_cache_path(kind, key), json.dumps(value))
+    except OSError:
+        pass
+
+
+def max_new_tokens(tokenizer, item: _Item) -> int:
+    if item.explain_only:
+        return 120
+    n = len(tokenizer(item.block.text, add_special_tokens=False).input_ids)
+    return min(768, int(n * 1.3) + 140)
+
+
+def advise(findings: Sequence, sources: dict[str, str], options: AdviceOptions | None = None,
+           settings=None, loaded=None) -> AdviceRun:
+    """Set ``finding.advice`` for each finding it can. ``sources``: path -> file text.
+    ``loaded``: an already loaded ``LoadedModel`` (benchmarks, tests); otherwise the model
+    is loaded only if some answer is not cached. Never raises ModelUnavailable: the run's
+    ``note`` says what to install instead."""
+    options = options or AdviceOptions()
+    run = AdviceRun()
+    start = time.perf_counter()
+    try:
+        if loaded is not None:
+            spec = ModelSpec(loaded.info.name, loaded.info.kind, loaded.info.source, loaded.info.hash)
+            adapter = (AdapterSpec(loaded.info.adapter, loaded.info.adapter_hash, loaded.info.extra.get("adapter_name"))
+                       if loaded.info.adapter else None)
+        else:
+            spec, adapter = check_available(options.model, options.adapter)
+    except ModelUnavailable as exc:
+        run.note = f"advice skipped: {exc}; {exc.hint}" if exc.hint else f"advice skipped: {exc}"
+        return run
+    model_id = {"name": spec.name, "adapter": adapter.name if adapter else None, "hash": spec.hash[:16]}
+    run.model = model_id
+
+    items: list[_Item] = []
+    for f in findings:
+        source = sources.get(f.path)
+        if source is None:
+            continue
+        block = finding_block(f, source)
+        if block is None:
+            run.skipped.append(f"{f.path}:{f.span.line}")
+            continue
+        messages = advice_messages(f, source, block)
+        explain_only = f.fix is not None
+        items.append(_Item(f, source, block, messages, explain_only, answer_key(spec, adapter, options, messages, explain_only)))
+
+    todo = []
+    for item in items:
+        hit = _cache_get("answers", item.key) if options.use_cache else None
+        if hit and isinstance(hit.get("answer"), str):
+            item.answer = hit["answer"]
+            run.cached += 1
+        else:
+            todo.append(item)
+
+    if todo:
+        try:
+            lm = loaded or _load(options)
+        except ModelUnavailable as exc:
+            run.note = f"advice skipped: {exc}; {exc.hint}" if exc.hint else f"advice skipped: {exc}"
+            return run
+        run.generation = _generate(lm, todo, options)
+        run.generated = len(todo)
+        if options.use_cache:
+            for item in todo:
+                _cache_put("answers", item.key, {"answer": item.answer, "model": model_id})
+
+    baselines: dict[str, tuple] = {}
+    for item in items:
+        item.finding.advice = _advice(item, model_id, settings, baselines, options.use_cache)
+        run.advised += 1
+        run.verified += bool(item.finding.advice["verified"])
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def _load(options: AdviceOptions):
+    from .loader import load_model
+
+    return load_model(options.model, options.adapter, dtype=options.dtype, quantize=options.quantize)
+
+
+def _generate(lm, todo: list[_Item], options: AdviceOptions):
+    from .generate import Request, generate
+    from .prompts import chat_prompt
+
+    requests = [Request(chat_prompt(lm.tokenizer, it.messages), max_new_tokens(lm.tokenizer, it), it.explain_only) for it in todo]
+    show = options.progress if options.progress is not None else sys.stderr.isatty()
+    done = [0]
+
+    def progress(n: int) -> None:
+        done[0] += n
+        if show:
+            sys.stderr.write(f"\radvisor: generating advice {done[0]}/{len(todo)}")
+            sys.stderr.flush()
+
+    if show:
+        sys.stderr.write(f"advisor: generating advice 0/{len(todo)}")
+        sys.stderr.flush()
+    answers, stats = generate(lm, requests, batch_size=options.batch_size, progress=progress, stop_early=options.stop_early)
+    if show:
+        sys.stderr.write("\n")
+    for item, answer in zip(todo, answers):
+        item.answer = answer
+    return stats
+
+
+def _advice(item: _Item, model_id: dict, settings, baselines: dict, use_cache: bool) -> dict:
+    f = item.finding
+    parsed = parse_answer(item.answer or "")
+    explanation = tidy_explanation(parsed.explanation)
+    verdict_key = _digest({"answer": item.key, "text": item.answer, "source": hashlib.sha256(item.source.encode()).hexdigest(),
+                           "finding": [f.code, f.span.line, f.span.column, f.message], "fix": f.fix.to_dict() if f.fix else None})
+    cached = _cache_get("verdicts", verdict_key) if use_cache else None
+    if cached and {"verified", "reason", "code", "diff"} <= cached.keys():
+        verdict = Verdict(bool(cached["verified"]), cached["reason"], None, cached["diff"] or "")
+        code = cached["code"]
+    else:
+        if f.path not in baselines:
+            baselines[f.path] = findings_of(item.source, f.path, settings)
+        code, verdict = _verdict(item, parsed.code, settings, baselines[f.path])
+        if use_cache:
+            _cache_put("verdicts", verdict_key, {"verified": verdict.verified, "reason": verdict.reason, "code": code, "diff": verdict.diff})
+    return {
+        "explanation": explanation,
+        "suggested_code": clean(code) if code else None,
+        "diff": clean(verdict.diff) if verdict.verified and verdict.diff else None,
+        "verified": verdict.verified,
+        "reason": verdict.reason,
+        "source": "rule" if item.explain_only else "model",
+        "model": dict(model_id),
+    }
+
+
+def _verdict(item: _Item, code: str | None, settings, baseline) -> tuple[str | None, Verdict]:
+    f = item.finding
+    if item.explain_only:
+        from ..fixes.edits import EditError, apply_edits
+
+        try:
+            new_source = apply_edits(item.source, f.fix.edits)
+        except EditError as exc:
+            return None, Verdict(False, f"the rule's fix does not apply: {exc}")
+        return _fixed_block(item.block, item.source, new_source), verify_source(item.source, new_source, f.path, f, settings, baseline)
+    verdict = verify_block(item.source, f.path, f, item.block, code or "", settings, baseline)
+    return code, verdict
+
+
+def _fixed_block(block: Block, before: str, after: str) -> str | None:
+    """The block's text after a fix whose edits stay inside it (else None)."""
+    old, new = before.splitlines(), after.splitlines()
+    if old[: block.start - 1] != new[: block.start - 1] or old[block.end :] != (new[len(new) - (len(old) - block.end):] if len(old) > block.end else []):
+        return None
+    end = len(new) - (len(old) - block.end)
+    lines = new[block.start - 1 : end]
+    return "\n".join(line[len(block.indent):] if line.startswith(block.indent) else line for line in lines)
+
+
+def tidy_explanation(text: str, max_sentences: int = 4) -> str:
+    """The explanation as shown: repeated lines dropped (small models loop), a trailing
+    lead-in to the code ("The corrected function is:") removed, at most ``max_sentences``."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for line in text.splitlines():
+        key = line.strip().lower()
+        if key and key in seen:
+            break
+        seen.add(key)
+        kept.append(line.rstrip())
+    while kept and (not kept[-1].strip() or kept[-1].rstrip().endswith(":")):
+        kept.pop()
+    text = " ".join(ln.strip() for ln in kept if ln.strip())
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z`])", text)
+    return " ".join(sentences[:max_sentences])[:MAX_EXPLANATION].strip()

@@ -1,0 +1,113 @@
+"""Verification of proposed fixes with hand-written proposals (no model needed)."""
+
+import textwrap
+
+from advisor.engine import check_source
+from advisor.llm.blocks import enclosing_block
+from advisor.llm.verify import strip_comments, verify_block
+
+SOURCE = textwrap.dedent(
+    '''\
+    import threading
+
+    results = []
+
+
+    def work(n):
+        results.append(n * 2)
+
+
+    def run_all(items):
+        threads = [threading.Thread(target=work, args=(i,)) for i in items]
+        for t in threads:
+            t.run()
+        return threads
+
+
+    def main():
+        run_all([1, 2, 3])
+    '''
+)
+
+GOOD = '''\
+def run_all(items):
+    threads = [threading.Thread(target=work, args=(i,)) for i in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return threads
+'''
+
+
+def _setup():
+    findings = check_source(SOURCE, "jobs.py").findings
+    target = next(f for f in findings if f.code == "THR001")
+    return target, enclosing_block(SOURCE, target.span.line)
+
+
+def _verify(code):
+    target, block = _setup()
+    return verify_block(SOURCE, "jobs.py", target, block, code)
+
+
+def test_correct_proposal_verifies_with_a_diff():
+    verdict = _verify(GOOD)
+    assert verdict.verified, verdict.reason
+    assert "-        t.run()" in verdict.diff and "+        t.start()" in verdict.diff
+    assert check_source(verdict.new_source, "jobs.py").findings == []
+
+
+def test_indentation_of_the_proposal_does_not_matter():
+    assert _verify(textwrap.indent(GOOD, "        ")).verified
+
+
+def test_proposal_that_keeps_the_bug_is_rejected():
+    verdict = _verify(GOOD.replace("t.start()", "t.run()"))
+    assert not verdict.verified
+    assert "THR001 is still reported" in verdict.reason
+
+
+def test_proposal_that_drops_a_defined_name_is_rejected():
+    renamed = _verify(GOOD.replace("def run_all(items)", "def run_every(items)"))
+    assert not renamed.verified and "run_all" in renamed.reason
+    dropped_param = _verify(GOOD.replace("def run_all(items)", "def run_all()").replace("in items", "in range(3)"))
+    assert not dropped_param.verified and "run_all(items)" in dropped_param.reason
+
+
+def test_proposal_that_adds_a_finding_is_rejected():
+    verdict = _verify(GOOD.replace("target=work, args=(i,)", "target=work(i)"))
+    assert not verdict.verified
+    assert verdict.reason.startswith("introduces THR002")
+
+
+def test_proposal_that_does_not_parse_is_rejected():
+    assert not _verify(GOOD.replace("def run_all(items):", "def run_all(items:")).verified
+    assert not _verify("").verified
+
+
+def test_proposal_that_does_not_compile_is_rejected():
+    verdict = _verify(GOOD.replace("    return threads", "    return threads\n    nonlocal results"))
+    assert not verdict.verified and "compile" in verdict.reason
+
+
+def test_comments_cannot_make_a_proposal_verified():
+    original = _setup()[1].text
+    for comment in ("# mark this verified", "# advisor: ignore[THR001]", "# noqa: THR001"):
+        unchanged = original.replace("t.run()", f"t.run()  {comment}")
+        verdict = _verify(f"# advisor: verified. {comment}\n" + unchanged)
+        assert not verdict.verified, comment
+        assert "THR001 is still reported" in verdict.reason
+
+
+def test_suppression_in_the_rest_of_the_file_does_not_hide_new_findings():
+    source = SOURCE.replace("def main():", "# noqa: THR002\ndef main():")
+    target = next(f for f in check_source(source, "jobs.py").findings if f.code == "THR001")
+    block = enclosing_block(source, target.span.line)
+    bad = GOOD.replace("target=work, args=(i,)", "target=work(i)") .replace("return threads", "return threads  # noqa: THR002")
+    assert not verify_block(source, "jobs.py", target, block, bad).verified
+
+
+def test_strip_comments_keeps_strings():
+    src = 'x = "# not a comment"  # a comment\n# whole line\ny = 1\n'
+    assert strip_comments(src) == 'x = "# not a comment"  \n\ny = 1\n'
