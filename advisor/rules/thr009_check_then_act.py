@@ -1,0 +1,314 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+from ..analysis.model import MODULE, FunctionInfo, ModuleModel
+from ._race import accesses_at, call_at, function_label, locked, may_run_together, ref_at
+from .base import Finding, Rule, RuleContext
+
+REMOVERS = frozenset({"pop", "popleft", "popitem", "remove", "clear", "get", "get_nowait", "discard"})
+ADDERS = frozenset({"append", "add", "update", "setdefault", "extend", "insert", "appendleft", "put", "put_nowait", "__setitem__"})
+SETUP = frozenset({"__init__", "__new__", "__post_init__", "setUp", "setUpClass"})
+
+
+@dataclass(frozen=True)
+class _Check:
+    test: cst.BaseExpression
+    ref: str
+    shape: str  # "absent" (k not in X) | "present" (k in X) | "nonempty" (X / not q.empty())
+    key: str | None
+    body: cst.CSTNode
+
+
+class CheckThenAct(Rule):
+    """
+    ## What it does
+    Flags a test on a shared container followed by an action that relies on it, with no
+    lock held, in code that runs on several threads: `if k not in cache: cache[k] = ...`,
+    `if k in d: del d[k]`, `if not q.empty(): q.get()`, `if items: items.pop()`.
+
+    ## Why is this bad?
+    Another thread can change the container between the test and the action. Two threads
+    both see the key missing and both compute and store it (one result is lost), or both
+    see it present and the second `del`/`pop` raises `KeyError`; `q.get()` blocks forever
+    when another consumer took the last item.
+
+    ## Example
+    ```python
+    def get(self, url):
+        if url not in self._cache:
+            self._cache[url] = fetch(url)
+        return self._cache[url]
+    ```
+
+    ## Use instead
+    ```python
+    def get(self, url):
+        with self._lock:
+            if url not in self._cache:
+                self._cache[url] = fetch(url)
+            return self._cache[url]
+    ```
+    Or use one atomic operation: `d.pop(k, None)`, `d.setdefault(k, v)`, `q.get_nowait()`
+    with `except queue.Empty`.
+    """
+
+    code = "THR009"
+    name = "check-then-act"
+    summary = "check-then-act on a shared container without a lock"
+    help = "hold one lock across the test and the action, or use an atomic operation (`setdefault`, `pop(k, None)`, `get_nowait()`)"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        for fn in model.functions.values():
+            if fn.qualname == MODULE or fn.is_lambda or fn.name in SETUP:
+                continue
+            if not model.contexts.get(fn.qualname):
+                continue
+            for stmt in _conditionals(fn.node):
+                for check in _checks(model, ctx, stmt):
+                    finding = self._judge(ctx, model, fn, check)
+                    if finding is not None:
+                        yield finding
+                        break
+
+    def _judge(self, ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, check: _Check) -> Finding | None:
+        test_held = [a.held for a in accesses_at(model, check.test) if a.ref == check.ref]
+        act = _action(model, ctx, check)
+        if act is None:
+            return None
+        act_node, act_held, verb = act
+        held = test_held[0] if test_held else ()
+        if locked(model, fn.qualname, held) or locked(model, fn.qualname, act_held):
+            return None
+        wanted = ("remove",) if check.shape in ("present", "nonempty") else ("add", "remove")
+        rival = _rival(model, fn.qualname, check.ref, wanted)
+        if rival is None:
+            return None
+        container = ctx.code(check.test) if len(ctx.code(check.test)) < 50 else "the container"
+        where = "on several threads" if rival == fn.qualname else f"while `{rival}` may run on another thread"
+        return self.finding(
+            ctx,
+            check.test,
+            f"check-then-act on `{container}`: the test and the {verb} are not atomic and this runs {where} with no lock held",
+            function=function_label(fn.qualname),
+        )
+
+
+class _Conditionals(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: list[cst.If | cst.While] = []
+
+    def visit_If(self, node: cst.If) -> None:
+        self.found.append(node)
+
+    def visit_While(self, node: cst.While) -> None:
+        self.found.append(node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def _conditionals(node: cst.CSTNode) -> list[cst.If | cst.While]:
+    visitor = _Conditionals()
+    body = getattr(node, "body", None)
+    if body is not None:
+        body.visit(visitor)
+    return visitor.found
+
+
+def _parts(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, bool]]:
+    """Conjuncts of ``test`` with their polarity (False under a ``not``)."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        yield from _parts(test.left)
+        yield from _parts(test.right)
+    elif isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        for inner, polarity in _parts_single(test.expression):
+            yield inner, not polarity
+    else:
+        yield test, True
+
+
+def _parts_single(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, bool]]:
+    yield test, True
+
+
+def _checks(model: ModuleModel, ctx: RuleContext, stmt: cst.If | cst.While) -> Iterator[_Check]:
+    for part, polarity in _parts(stmt.test):
+        if isinstance(part, cst.Comparison) and len(part.comparisons) == 1:
+            op = part.comparisons[0].operator
+            container = part.comparisons[0].comparator
+            ref = _shared_ref(model, container)
+            if ref is None:
+                continue
+            if isinstance(op, (cst.In, cst.NotIn)):
+                absent = isinstance(op, cst.NotIn) == polarity
+                key = _text(ctx, part.left)
+                if isinstance(stmt, cst.If):
+                    if absent:
+                        yield _Check(container, ref, "absent", key, stmt.body)
+                    elif stmt.orelse is not None and isinstance(stmt.orelse, cst.Else):
+                        yield _Check(container, ref, "absent", key, stmt.orelse.body)
+                    if not absent:
+                        yield _Check(container, ref, "present", key, stmt.body)
+            continue
+        if not polarity:
+            sized = _emptiness(model, part)
+            if sized is not None:
+                yield _Check(sized[0], sized[1], "nonempty", None, stmt.body)
+            continue
+        sized = _sized(model, part)
+        if sized is not None:
+            yield _Check(sized[0], sized[1], "nonempty", None, stmt.body)
+
+
+def _shared_ref(model: ModuleModel, expr: cst.BaseExpression) -> str | None:
+    ref = ref_at(model, expr)
+    if ref is None or not ref.startswith(("g:", "a:", "l:")):
+        return None
+    kind = model.primitive_kind(ref)
+    if kind is not None and kind not in ("Queue", "SimpleQueue"):
+        return None
+    return ref
+
+
+def _sized(model: ModuleModel, expr: cst.BaseExpression) -> tuple[cst.BaseExpression, str] | None:
+    """``X``, ``len(X)``, ``len(X) > 0``, ``q.qsize()``, ``q.qsize() > 0``: X is non-empty."""
+    if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
+        comp = expr.comparisons[0]
+        if not (isinstance(comp.operator, (cst.GreaterThan, cst.NotEqual)) and _is_zero(comp.comparator)):
+            if not (isinstance(comp.operator, cst.GreaterThanEqual) and isinstance(comp.comparator, cst.Integer) and comp.comparator.value == "1"):
+                return None
+        expr = expr.left
+    if isinstance(expr, cst.Call):
+        if isinstance(expr.func, cst.Name) and expr.func.value == "len" and len(expr.args) == 1:
+            expr = expr.args[0].value
+        elif isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "qsize" and not expr.args:
+            expr = expr.func.value
+        else:
+            return None
+    if not isinstance(expr, (cst.Name, cst.Attribute)):
+        return None
+    ref = _shared_ref(model, expr)
+    return (expr, ref) if ref else None
+
+
+def _emptiness(model: ModuleModel, expr: cst.BaseExpression) -> tuple[cst.BaseExpression, str] | None:
+    """``q.empty()`` (negated by the caller)."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "empty" and not expr.args:
+        ref = _shared_ref(model, expr.func.value)
+        if ref is not None:
+            return expr.func.value, ref
+    return None
+
+
+def _is_zero(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Integer) and expr.value == "0"
+
+
+def _text(ctx: RuleContext, node: cst.CSTNode) -> str:
+    return "".join(ctx.code(node).split())
+
+
+class _Acts(cst.CSTVisitor):
+    """Statements of an if/while body that act on the tested container."""
+
+    def __init__(self) -> None:
+        self.subscripts: list[tuple[cst.Subscript, bool]] = []
+        self.calls: list[cst.Call] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        if isinstance(node.target, cst.Subscript):
+            self.subscripts.append((node.target, False))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        if isinstance(node.target, cst.Subscript):
+            self.subscripts.append((node.target, True))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _action(model: ModuleModel, ctx: RuleContext, check: _Check) -> tuple[cst.CSTNode, tuple, str] | None:
+    acts = _Acts()
+    check.body.visit(acts)
+    if check.shape in ("absent", "present"):
+        want_del = check.shape == "present"
+        for sub, is_del in acts.subscripts:
+            if is_del != want_del or len(sub.slice) != 1:
+                continue
+            index = sub.slice[0].slice
+            if not isinstance(index, cst.Index) or _text(ctx, index.value) != check.key:
+                continue
+            for acc in accesses_at(model, sub):
+                if acc.ref == check.ref:
+                    return sub, acc.held, "delete" if is_del else "store"
+    methods = {
+        "absent": ("append", "add", "setdefault", "insert", "appendleft"),
+        "present": ("pop", "remove", "discard"),
+        "nonempty": ("pop", "popleft", "popitem", "get", "get_nowait"),
+    }[check.shape]
+    for node in acts.calls:
+        call = call_at(model, node)
+        if call is None or call.receiver != check.ref or call.attr not in methods:
+            continue
+        if check.shape != "nonempty":
+            if not node.args or _text(ctx, node.args[-1 if call.attr == "insert" else 0].value) != check.key:
+                continue
+            if call.attr == "pop" and len(node.args) > 1:
+                continue
+        elif call.attr == "get" and model.primitive_kind(check.ref) not in ("Queue", "SimpleQueue"):
+            continue
+        return node, call.held, f"`{call.attr}()`"
+    return None
+
+
+def _rival(model: ModuleModel, function: str, ref: str, wanted: tuple[str, ...]) -> str | None:
+    """A function that changes ``ref`` and may run at the same time as ``function``."""
+    methods = _methods(wanted)
+    if model.primitive_kind(ref) not in ("Queue", "SimpleQueue"):
+        methods -= {"get", "get_nowait", "put", "put_nowait"}
+    for fn in model.functions.values():
+        if fn.name in SETUP or fn.qualname == MODULE:
+            continue
+        if not any(_changes(model, acc, wanted) for acc in fn.accesses if acc.ref == ref) and not any(
+            c.receiver == ref and c.attr in methods for c in fn.calls
+        ):
+            continue
+        if may_run_together(model, function, fn.qualname):
+            return fn.qualname
+    return None
+
+
+def _methods(wanted: tuple[str, ...]) -> frozenset[str]:
+    out: frozenset[str] = frozenset()
+    if "add" in wanted:
+        out |= ADDERS
+    if "remove" in wanted:
+        out |= REMOVERS
+    return out
+
+
+def _changes(model: ModuleModel, acc, wanted: tuple[str, ...]) -> bool:
+    if acc.kind not in ("item-write", "item-rmw"):
+        return False
+    is_del = acc.statement is not None and any(isinstance(s, cst.Del) and s.target is acc.node for s in acc.statement.body)
+    return ("remove" in wanted) if is_del else ("add" in wanted)
