@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import Call, HeldLock
+from ._race import function_label
+from .base import Finding, Rule, RuleContext
+
+HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
+
+BLOCKING: dict[str, str] = {
+    "time.sleep": "sleeps",
+    "input": "waits for user input",
+    "os.system": "runs a subprocess",
+    "os.popen": "runs a subprocess",
+    "os.wait": "waits for a child process",
+    "subprocess.run": "runs a subprocess",
+    "subprocess.call": "runs a subprocess",
+    "subprocess.check_call": "runs a subprocess",
+    "subprocess.check_output": "runs a subprocess",
+    "subprocess.getoutput": "runs a subprocess",
+    "subprocess.getstatusoutput": "runs a subprocess",
+    "urllib.request.urlopen": "does network I/O",
+    "urllib.request.urlretrieve": "does network I/O",
+    "socket.create_connection": "opens a network connection",
+    "socket.getaddrinfo": "does a DNS lookup",
+    "socket.gethostbyname": "does a DNS lookup",
+    **{f"requests.{verb}": "does network I/O" for verb in HTTP_VERBS},
+    **{f"httpx.{verb}": "does network I/O" for verb in HTTP_VERBS},
+}
+
+SEMAPHORE_NAME = re.compile(r"(^|_)(sem|semaphore|slots?|limiter|throttle)($|_)", re.I)
+
+
+class BlockingCallUnderLock(Rule):
+    """
+    ## What it does
+    Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
+    HTTP requests, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()` without a
+    timeout) made while a `Lock`, `RLock` or `Condition` is held.
+
+    ## Why is this bad?
+    Every other thread that needs the lock stalls for the whole call, which serialises the
+    program on its slowest I/O. When the blocked-on work itself needs the lock (a joined
+    thread, the producer of a queue) the program deadlocks.
+
+    Semaphores are not reported: bounding how many threads do slow work at once is what
+    they are for. `Condition.wait()` is not reported: it releases the lock while waiting.
+
+    ## Example
+    ```python
+    with self._lock:
+        page = requests.get(url, timeout=10).text
+        self._pages[url] = page
+    ```
+
+    ## Use instead
+    ```python
+    page = requests.get(url, timeout=10).text
+    with self._lock:
+        self._pages[url] = page
+    ```
+    """
+
+    code = "THR016"
+    name = "blocking-call-under-lock"
+    summary = "blocking call (sleep, I/O, subprocess, join, get) made while holding a lock"
+    help = "do the slow work before taking the lock, or copy what you need under the lock and release it first"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        for call in model.calls:
+            locks = [h for h in call.held if _excludes(h)]
+            if not locks:
+                continue
+            what = _blocking(model, call)
+            if what is None:
+                continue
+            lock = ctx.code(locks[-1].node.func.value) if _is_acquire(locks[-1]) else ctx.code(locks[-1].node)
+            yield self.finding(
+                ctx,
+                call.node,
+                f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held; every thread waiting for the lock stalls with it",
+                function=function_label(call.function),
+            )
+
+
+def _is_acquire(held: HeldLock) -> bool:
+    return held.via == "acquire" and isinstance(held.node, cst.Call) and isinstance(held.node.func, cst.Attribute)
+
+
+def _excludes(held: HeldLock) -> bool:
+    if held.kind is not None:
+        return held.kind in ("Lock", "RLock", "Condition")
+    last = held.ref.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    return not SEMAPHORE_NAME.search(last)
+
+
+def _callee_text(ctx: RuleContext, call: Call) -> str:
+    text = ctx.code(call.node.func)
+    return f"{text}()" if len(text) < 60 else f"{call.attr or 'call'}()"
+
+
+def _has_timeout(node: cst.Call, positional_index: int) -> bool:
+    for i, arg in enumerate(node.args):
+        if arg.keyword is not None and arg.keyword.value in ("timeout", "block", "blocking"):
+            return True
+        if arg.keyword is None and not arg.star and i >= positional_index:
+            only_block = isinstance(arg.value, cst.Name) and arg.value.value == "True" and len(node.args) == 1
+            return not only_block
+    return False
+
+
+def _blocking(model, call: Call) -> str | None:
+    qual = call.qualname or ""
+    node = call.node
+    if qual in BLOCKING:
+        if qual == "time.sleep" and node.args and isinstance(node.args[0].value, cst.Integer) and node.args[0].value.value == "0":
+            return None
+        return BLOCKING[qual]
+    if qual.startswith("subprocess.Popen") and call.attr in ("communicate", "wait"):
+        return "waits for a subprocess"
+    kind = call.receiver_kind
+    if call.attr == "join" and call.receiver in model.thread_vars and not _has_timeout(node, 0):
+        return "waits for another thread to finish"
+    if kind in ("Queue", "SimpleQueue") and call.attr == "get" and not _has_timeout(node, 0):
+        return "blocks until another thread puts an item"
+    if kind in ("Queue",) and call.attr == "join":
+        return "blocks until every queued item is processed"
+    if kind == "Event" and call.attr == "wait" and not _has_timeout(node, 0):
+        return "blocks until another thread sets the event"
+    return None
