@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+from ..analysis.model import MODULE, Access, FunctionInfo, ModuleModel
+from ._race import accesses_at, chain, function_label, may_run_together
+from .base import Finding, Rule, RuleContext
+
+SETUP = frozenset({"__init__", "__new__", "__post_init__", "__init_subclass__", "setUp", "setUpClass"})
+FRESH = (cst.Call, cst.Dict, cst.List, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)
+
+
+class UnsafeLazyInit(Rule):
+    """
+    ## What it does
+    Flags lazy initialisation of shared state (`if self._x is None: self._x = make()`,
+    a module-level singleton behind `global`) in code that runs on several threads
+    without a lock, and double-checked locking whose second check inside the lock is
+    missing.
+
+    ## Why is this bad?
+    Two threads can both see `None` and both create the object. Each gets a different
+    instance: connections are opened twice, one thread's cached entries or registered
+    callbacks vanish when the other's assignment wins. Taking a lock only *after* the
+    unlocked test does not help unless the test is repeated inside the lock.
+
+    ## Example
+    ```python
+    def get_client():
+        global _client
+        if _client is None:
+            with _lock:
+                _client = Client()
+        return _client
+    ```
+
+    ## Use instead
+    ```python
+    def get_client():
+        global _client
+        if _client is None:
+            with _lock:
+                if _client is None:
+                    _client = Client()
+        return _client
+    ```
+    Or create the object eagerly, or use `functools.cache` on a factory guarded by a lock.
+    """
+
+    code = "THR015"
+    name = "unsafe-lazy-init"
+    summary = "lazy initialisation of shared state without a lock, or double-checked locking without the second check"
+    help = "take a lock around the test and the assignment, and repeat the test inside the lock"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        for fn in model.functions.values():
+            if fn.qualname == MODULE or fn.is_lambda or fn.name in SETUP:
+                continue
+            if not fn.accesses:
+                continue
+            writes = [a for a in fn.accesses if a.kind == "write" and a.ref.startswith(("g:", "a:"))]
+            if not writes:
+                continue
+            for stmt in _ifs(fn.node):
+                finding = self._judge(ctx, model, fn, stmt, writes)
+                if finding is not None:
+                    yield finding
+
+    def _judge(self, ctx, model: ModuleModel, fn: FunctionInfo, stmt: cst.If, writes: list[Access]) -> Finding | None:
+        tested = _tested(model, stmt.test)
+        if tested is None:
+            return None
+        ref, expr, test_held = tested
+        if model.effective_held(fn.qualname, test_held):
+            return None
+        for acc in writes:
+            if acc.ref != ref:
+                continue
+            up = chain(model, fn.node, acc.node)
+            if stmt.body not in up:
+                continue
+            value = _assigned_value(acc)
+            if value is None:
+                continue
+            name = ctx.code(expr)
+            new_locks = [h for h in acc.held if h.ref not in {t.ref for t in test_held}]
+            if new_locks:
+                if _rechecked(model, ctx, up, stmt, name):
+                    return None
+                return self.finding(
+                    ctx,
+                    acc.node,
+                    f"double-checked locking without the second check: `{name}` is tested before the lock "
+                    "is taken but not again inside it, so two threads can both assign it",
+                    help="repeat the test inside the lock: `if x is None:` / `with lock:` / `if x is None: x = ...`",
+                    function=function_label(fn.qualname),
+                )
+            if model.effective_held(fn.qualname, acc.held) or not isinstance(value, FRESH):
+                continue
+            if not may_run_together(model, fn.qualname, fn.qualname):
+                continue
+            return self.finding(
+                ctx,
+                stmt.test,
+                f"unsafe lazy initialisation of `{name}`: threads running `{fn.name}` at once can each see it unset "
+                "and each create their own object",
+                function=function_label(fn.qualname),
+            )
+        return None
+
+
+class _Ifs(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: list[cst.If] = []
+
+    def visit_If(self, node: cst.If) -> None:
+        self.found.append(node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def _ifs(node: cst.CSTNode) -> list[cst.If]:
+    visitor = _Ifs()
+    body = getattr(node, "body", None)
+    if body is not None:
+        body.visit(visitor)
+    return visitor.found
+
+
+def _conjuncts(test: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        yield from _conjuncts(test.left)
+        yield from _conjuncts(test.right)
+    else:
+        yield test
+
+
+def _tested(model: ModuleModel, test: cst.BaseExpression):
+    """(ref, expr, held) for ``x is None`` / ``x == None`` / ``not x`` on shared ``x``."""
+    for part in _conjuncts(test):
+        expr = None
+        if isinstance(part, cst.Comparison) and len(part.comparisons) == 1:
+            comp = part.comparisons[0]
+            if isinstance(comp.operator, (cst.Is, cst.Equal)) and isinstance(comp.comparator, cst.Name) and comp.comparator.value == "None":
+                expr = part.left
+        elif isinstance(part, cst.UnaryOperation) and isinstance(part.operator, cst.Not):
+            expr = part.expression
+        if not isinstance(expr, (cst.Name, cst.Attribute)):
+            continue
+        for acc in accesses_at(model, expr):
+            if acc.ref.startswith(("g:", "a:")) and model.primitive_kind(acc.ref) is None:
+                return acc.ref, expr, acc.held
+    return None
+
+
+def _assigned_value(acc: Access) -> cst.BaseExpression | None:
+    if acc.statement is None:
+        return None
+    for small in acc.statement.body:
+        if isinstance(small, cst.Assign) and any(t.target is acc.node for t in small.targets):
+            return small.value
+        if isinstance(small, cst.AnnAssign) and small.target is acc.node:
+            return small.value
+    return None
+
+
+def _rechecked(model: ModuleModel, ctx: RuleContext, up: list[cst.CSTNode], outer: cst.If, name: str) -> bool:
+    """An ``if``/``while`` between the outer test and the assignment tests the same state."""
+    wanted = "".join(name.split())
+    for node in up:
+        if node is outer:
+            return False
+        if isinstance(node, (cst.If, cst.While)) and wanted in "".join(ctx.code(node.test).split()):
+            return True
+    return False
