@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 import libcst as cst
@@ -45,6 +46,7 @@ class AcquireWithoutReleaseGuarantee(Rule):
     help = "use `with lock:` or put the code after `acquire()` in `try:` with `release()` in `finally:`"
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        signals: set[str] | None = None
         for fn in ctx.model.functions.values():
             acquires = [a for a in fn.acquires if a.via == "acquire"]
             if not acquires:
@@ -57,12 +59,20 @@ class AcquireWithoutReleaseGuarantee(Rule):
                 key = keys[id(acq.node)]
                 if key is None:
                     continue
+                if fn.is_async or isinstance(parents.get(id(acq.node)), cst.Await):
+                    continue  # an asyncio primitive
+                tested = _tested_acquire(acq.node, parents)
+                if not tested and (not acq.blocking or not isinstance(parents.get(id(acq.node)), cst.Expr)):
+                    continue  # the result is a value under test, or a try-lock used otherwise
                 release = _next_release(fn.node, acq.node, key)
-                if not acq.blocking and not _tested_acquire(acq.node, parents):
-                    continue
                 if release is None or _guaranteed(acq.node, key, parents):
                     continue
-                if not _region_can_raise(fn.node, acq.node, release):
+                region = _region(fn.node, acq.node, release)
+                if not region.raises or _gate(fn.node, key, region.passed):
+                    continue
+                if signals is None:
+                    signals = _signal_keys(ctx.model)
+                if key in signals or _private_lock(fn, key):
                     continue
                 fix = _with_fix(ctx, acq, release, key, parents) if acq.blocking else None
                 line = ctx.span(release).line
@@ -74,6 +84,100 @@ class AcquireWithoutReleaseGuarantee(Rule):
                     fix=fix,
                     function=fn.qualname if fn.qualname != MODULE else None,
                 )
+
+
+_PAIRING = frozenset({"__enter__", "__exit__", "__aenter__", "__aexit__", "acquire", "release", "lock", "unlock"})
+
+
+def _signal_keys(model) -> set[str]:
+    """Locks used as signals between threads: some thread releases one it did not take,
+    or takes one it never releases (waiting for another thread to release it)."""
+    out: set[str] = set()
+    for fn in model.functions.values():
+        if fn.name in _PAIRING or not (model.contexts.get(fn.qualname, frozenset()) - {"main"}):
+            continue
+        taken = {_key(a.node) for a in fn.acquires if a.via == "acquire"}
+        released = {_key(c.node) for c in fn.calls if c.attr == "release"}
+        out.update(k for k in taken ^ released if k)
+    return out
+
+
+def _private_lock(fn, key: str) -> bool:
+    """True for a lock created by a call in this function and never shared: not used in a
+    nested function and not passed to a call, so a leaked hold cannot block anyone."""
+    if "." in key or not isinstance(fn.node, cst.FunctionDef):
+        return False
+    finder = _Escapes(key)
+    fn.node.body.visit(finder)
+    return finder.created and not finder.escapes
+
+
+_INSPECTORS = frozenset({"repr", "str", "print", "len", "id", "type", "isinstance", "hash", "format", "bool"})
+
+
+class _Escapes(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.created = False
+        self.escapes = False
+        self.depth = 0
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if self.depth == 0 and _creates_lock(node.value) and any(
+            isinstance(t.target, cst.Name) and t.target.value == self.name for t in node.targets
+        ):
+            self.created = True
+        if _mentions(node.value, self.name):
+            self.escapes = True
+
+    def _enter(self, node: cst.CSTNode) -> None:
+        self.depth += 1
+
+    def _leave(self, node: cst.CSTNode) -> None:
+        self.depth -= 1
+
+    visit_FunctionDef = _enter  # type: ignore[assignment]
+    leave_FunctionDef = _leave  # type: ignore[assignment]
+    visit_Lambda = _enter  # type: ignore[assignment]
+    leave_Lambda = _leave  # type: ignore[assignment]
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if self.depth and node.value == self.name:
+            self.escapes = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value in _INSPECTORS:
+            return
+        if any(_mentions(arg.value, self.name) for arg in node.args):
+            self.escapes = True
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None and _mentions(node.value, self.name):
+            self.escapes = True
+
+    visit_Yield = visit_Return  # type: ignore[assignment]
+
+
+def _creates_lock(expr: cst.BaseExpression) -> bool:
+    """``threading.Lock()``, ``self.locktype()``, ``Condition()``: a call that makes a new
+    primitive (not one that fetches a shared one, like ``locks.get(key)``)."""
+    from ..analysis.extract import dotted
+
+    if not isinstance(expr, cst.Call):
+        return False
+    name = (dotted(expr.func) or "").rsplit(".", 1)[-1]
+    return bool(name) and (name[0].isupper() or bool(_FACTORY.search(name)))
+
+
+_FACTORY = re.compile(r"(?i)lock|cond|sem|allocate")
+
+
+def _mentions(expr: cst.CSTNode, name: str) -> bool:
+    if isinstance(expr, cst.Name):
+        return expr.value == name
+    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+        return any(_mentions(e.value, name) for e in expr.elements)
+    return False
 
 
 def _key(call: cst.Call) -> str | None:
@@ -215,6 +319,10 @@ def _key_of_expr(expr: cst.BaseExpression) -> str | None:
     return dotted(expr)
 
 
+_QUIET_METHODS = frozenset({"acquire", "release", "notify", "notify_all", "notifyAll", "set", "clear", "is_set", "locked"})
+"""Synchronisation calls that do not raise when used correctly."""
+
+
 class _Order(cst.CSTVisitor):
     """Walks a function in source order, noting the first release after an acquire and
     whether anything between them can raise."""
@@ -226,6 +334,9 @@ class _Order(cst.CSTVisitor):
         self.state = "before"
         self.found: cst.Call | None = None
         self.raises = False
+        self.stores: set[int] = set()
+        self.passed: set[str] = set()
+        """Names passed as arguments between acquire and release."""
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False
@@ -250,15 +361,27 @@ class _Order(cst.CSTVisitor):
         if node is self.release:
             self.state = "after"
             return False
-        self.raises = True
+        func = node.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value in _QUIET_METHODS):
+            self.raises = True
         return True
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if self.state == "between" and isinstance(node.value, cst.Name):
+            self.passed.add(node.value.value)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self.stores.add(id(node.target))
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        if self.state == "between" and id(node) not in self.stores:
+            self.raises = True
 
     def visit_Raise(self, node: cst.Raise) -> None:
         if self.state == "between":
             self.raises = True
 
     visit_Assert = visit_Raise  # type: ignore[assignment]
-    visit_Subscript = visit_Raise  # type: ignore[assignment]
     visit_Await = visit_Raise  # type: ignore[assignment]
     visit_Yield = visit_Raise  # type: ignore[assignment]
 
@@ -269,10 +392,45 @@ def _next_release(fn_node: cst.CSTNode, acquire: cst.Call, key: str) -> cst.Call
     return order.found
 
 
-def _region_can_raise(fn_node: cst.CSTNode, acquire: cst.Call, release: cst.Call) -> bool:
+def _region(fn_node: cst.CSTNode, acquire: cst.Call, release: cst.Call) -> _Order:
     order = _Order("", acquire, release)
     _walk_body(fn_node, order)
-    return order.raises
+    return order
+
+
+def _gate(fn_node: cst.CSTNode, key: str, passed: set[str]) -> bool:
+    """True when a nested function that uses the lock is handed to a call while the lock
+    is held: threads are started behind a closed gate, on purpose."""
+    if not passed or not isinstance(fn_node, cst.FunctionDef):
+        return False
+    for stmt in fn_node.body.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value in passed:
+            if _uses(stmt, key):
+                return True
+    return False
+
+
+def _uses(node: cst.CSTNode, key: str) -> bool:
+    finder = _Mentions(key)
+    node.visit(finder)
+    return finder.found
+
+
+class _Mentions(cst.CSTVisitor):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.found = False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        from ..analysis.extract import dotted
+
+        if dotted(node) == self.key:
+            self.found = True
+        return not self.found
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == self.key:
+            self.found = True
 
 
 def _walk_body(fn_node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:

@@ -63,6 +63,8 @@ class ConditionWaitNotInLoop(Rule):
                 continue
             fn = model.functions[call.function]
             parents = parent_map(fn.node)
+            if fn.is_async or isinstance(parents.get(id(call.node)), cst.Await):
+                continue  # an asyncio.Condition
             guard = _if_guard(call, parents)
             timed = bool(call.node.args)
             if timed and guard is None:

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import libcst as cst
+
+from ..analysis.extract import dotted
 from ..analysis.model import MODULE, NON_REENTRANT, ModuleModel
 from .base import Finding, Rule, RuleContext
 from .thr007_lock_order_inversion import _release_ref, display, held_refs, transitive_takes
@@ -60,7 +63,12 @@ class LockReacquiredWhileHeld(Rule):
         takes = None
         for fn in model.functions.values():
             for acq in fn.acquires:
-                if acq.ref in locks and acq.blocking and acq.ref in held_refs(model, fn.qualname, acq.held_before, acq.node):
+                if (
+                    acq.ref in locks
+                    and acq.blocking
+                    and acq.ref in held_refs(model, fn.qualname, acq.held_before, acq.node)
+                    and not _passed_on(fn, acq.node)
+                ):
                     first = next(h for h in acq.held_before if h.ref == acq.ref)
                     yield self.finding(
                         ctx,
@@ -92,6 +100,22 @@ class LockReacquiredWhileHeld(Rule):
                             f"which acquires it again at line {ctx.span(take.node).line}: the thread deadlocks on itself",
                             function=fn.qualname if fn.qualname != MODULE else None,
                         )
+
+
+def _passed_on(fn, node) -> bool:
+    """True when the lock is handed to a call in this function (``start_new_thread(f,
+    (lock,))``): another thread may release it, so a second acquire can be a wait."""
+    func = getattr(node, "func", None)
+    target = func.value if isinstance(func, cst.Attribute) else node
+    text = dotted(target)
+    if text is None:
+        return False
+    for call in fn.calls:
+        for arg in call.node.args:
+            values = [e.value for e in arg.value.elements] if isinstance(arg.value, (cst.Tuple, cst.List)) else [arg.value]
+            if any(dotted(v) == text for v in values if isinstance(v, (cst.Name, cst.Attribute))):
+                return True
+    return False
 
 
 _PAIRED_RELEASERS = frozenset({"__exit__", "__aexit__", "release", "unlock"})
