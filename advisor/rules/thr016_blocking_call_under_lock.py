@@ -72,8 +72,13 @@ class BlockingCallUnderLock(Rule):
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         model = ctx.model
+        released: dict[str, set[str]] = {}
         for call in model.calls:
-            locks = [h for h in call.held if _excludes(h)]
+            if not call.held:
+                continue
+            if call.function not in released:
+                released[call.function] = _released(ctx, model, call.function)
+            locks = [h for h in call.held if _excludes(h) and _region(ctx, h, released[call.function])]
             if not locks:
                 continue
             what = _blocking(model, call)
@@ -86,6 +91,21 @@ class BlockingCallUnderLock(Rule):
                 f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held; every thread waiting for the lock stalls with it",
                 function=function_label(call.function),
             )
+
+
+def _released(ctx: RuleContext, model, function: str) -> set[str]:
+    return {
+        "".join(ctx.code(c.node.func.value).split())
+        for c in model.functions[function].calls
+        if c.attr == "release" and isinstance(c.node.func, cst.Attribute)
+    }
+
+
+def _region(ctx: RuleContext, held: HeldLock, released: set[str]) -> bool:
+    """A ``with`` block, or an ``acquire()`` the same function releases (not a lock used as a signal)."""
+    if held.via == "with" or not _is_acquire(held):
+        return True
+    return "".join(ctx.code(held.node.func.value).split()) in released
 
 
 def _is_acquire(held: HeldLock) -> bool:

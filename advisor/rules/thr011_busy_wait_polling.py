@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import MODULE, FunctionInfo, ModuleModel
+from ._race import call_at, function_label, may_run_together, ref_at
+from .base import Finding, Rule, RuleContext
+
+SETUP = frozenset({"__init__", "__new__", "__post_init__", "setUp", "setUpClass"})
+WRITES = ("write", "rmw", "mutate", "item-write", "item-rmw")
+
+
+class BusyWaitPolling(Rule):
+    """
+    ## What it does
+    Flags loops that do nothing but re-test a shared flag and sleep (or spin) until
+    another thread changes it: `while not self.done: time.sleep(0.1)`,
+    `while not ready: pass`, `while not event.is_set(): time.sleep(1)`.
+
+    ## Why is this bad?
+    Polling wastes CPU (a bare spin holds the GIL and slows the very thread it waits for)
+    and adds up to one sleep interval of latency to every hand-off. A plain attribute
+    carries no happens-before guarantee either: nothing says when, or in which order,
+    the waiting thread sees the other thread's writes.
+
+    ## Example
+    ```python
+    def wait_until_loaded(self):
+        while not self.loaded:
+            time.sleep(0.05)
+    ```
+
+    ## Use instead
+    ```python
+    def wait_until_loaded(self):
+        self.loaded.wait()          # self.loaded = threading.Event(); loader calls .set()
+    ```
+    """
+
+    code = "THR011"
+    name = "busy-wait-polling"
+    summary = "busy-wait / sleep polling on a flag set by another thread"
+    help = "wait on a `threading.Event` (`event.wait(timeout)`) or a `Condition` instead of polling"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        for fn in model.functions.values():
+            if fn.is_lambda or not model.contexts.get(fn.qualname):
+                continue
+            for loop in _loops(fn.node if fn.qualname != MODULE else model.module):
+                flag = _polled(loop)
+                if flag is None:
+                    continue
+                expr, is_event = flag
+                if is_event:
+                    call = call_at(model, expr) if isinstance(expr, cst.Call) else None
+                    if call is None or call.receiver_kind != "Event":
+                        continue
+                    name = ctx.code(expr.func.value)
+                    yield self.finding(
+                        ctx,
+                        expr,
+                        f"busy-wait on `{name}`: the loop polls `is_set()` and sleeps instead of waiting",
+                        help=f"call `{name}.wait()` (with a timeout if the loop does other checks)",
+                        function=function_label(fn.qualname),
+                    )
+                    continue
+                ref = _ref(model, fn, expr)
+                if ref is None or model.primitive_kind(ref) is not None:
+                    continue
+                writer = _writer(model, fn, ref, expr)
+                if writer is None:
+                    continue
+                yield self.finding(
+                    ctx,
+                    expr,
+                    f"busy-wait on `{ctx.code(expr)}`: the loop polls a flag that `{writer}` sets on another thread",
+                    function=function_label(fn.qualname),
+                )
+
+
+class _Loops(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: list[cst.While] = []
+
+    def visit_While(self, node: cst.While) -> None:
+        self.found.append(node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def _loops(node: cst.CSTNode) -> list[cst.While]:
+    visitor = _Loops()
+    body = node.body if isinstance(node, cst.FunctionDef) else node
+    if isinstance(body, (cst.BaseSuite, cst.Module)):
+        body.visit(visitor)
+    return visitor.found
+
+
+def _is_waiting_statement(stmt: cst.BaseStatement) -> bool:
+    """``pass``, ``continue``, ``time.sleep(...)``/``sleep(...)`` and nothing else."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return False
+    for small in stmt.body:
+        if isinstance(small, (cst.Pass, cst.Continue)):
+            continue
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            func = small.value.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+            if name == "sleep":
+                continue
+        if isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.Ellipsis)):
+            continue
+        return False
+    return True
+
+
+def _polled(loop: cst.While) -> tuple[cst.BaseExpression, bool] | None:
+    """The flag expression a do-nothing loop waits on, and whether it is ``event.is_set()``."""
+    body = loop.body
+    if not isinstance(body, cst.IndentedBlock) or loop.orelse is not None:
+        return None
+    stmts = list(body.body)
+    test = loop.test
+    if isinstance(test, cst.Name) and test.value == "True" and stmts:
+        first = stmts[0]
+        if not (isinstance(first, cst.If) and first.orelse is None and _is_break(first.body)):
+            return None
+        test, stmts = first.test, stmts[1:]
+        if not any(_sleeps(s) for s in stmts):
+            return None
+    elif not stmts:
+        return None
+    if not all(_is_waiting_statement(s) for s in stmts):
+        return None
+    return _flag(test)
+
+
+def _sleeps(stmt: cst.BaseStatement) -> bool:
+    return _is_waiting_statement(stmt) and "sleep" in cst.Module([stmt]).code
+
+
+def _is_break(body: cst.BaseSuite) -> bool:
+    if isinstance(body, cst.SimpleStatementSuite):
+        return len(body.body) == 1 and isinstance(body.body[0], cst.Break)
+    return (
+        isinstance(body, cst.IndentedBlock)
+        and len(body.body) == 1
+        and isinstance(body.body[0], cst.SimpleStatementLine)
+        and len(body.body[0].body) == 1
+        and isinstance(body.body[0].body[0], cst.Break)
+    )
+
+
+def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool] | None:
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        comp = test.comparisons[0]
+        if isinstance(comp.operator, (cst.Is, cst.IsNot, cst.Equal, cst.NotEqual)) and isinstance(
+            comp.comparator, (cst.Name, cst.Integer, cst.SimpleString)
+        ):
+            test = test.left
+        else:
+            return None
+    if isinstance(test, cst.Call):
+        func = test.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "is_set" and not test.args:
+            return test, True
+        return None
+    if isinstance(test, (cst.Name, cst.Attribute)):
+        return test, False
+    return None
+
+
+def _ref(model: ModuleModel, fn: FunctionInfo, expr: cst.BaseExpression) -> str | None:
+    ref = ref_at(model, expr)
+    if ref is not None:
+        return ref if ref.startswith(("g:", "a:", "l:")) else None
+    if isinstance(expr, cst.Name) and expr.value in fn.local_names:
+        return f"l:{fn.qualname}.{expr.value}"
+    return None
+
+
+def _writer(model: ModuleModel, fn: FunctionInfo, ref: str, expr: cst.BaseExpression) -> str | None:
+    for other in model.functions.values():
+        if other is fn or other.name in SETUP or other.qualname == MODULE:
+            continue
+        if not any(a.ref == ref and a.kind in WRITES for a in other.accesses):
+            continue
+        if may_run_together(model, fn.qualname, other.qualname):
+            return other.qualname
+    return None
