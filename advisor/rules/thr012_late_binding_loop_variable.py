@@ -8,6 +8,7 @@ from ..analysis.model import ModuleModel, Spawn
 from ._race import chain, function_label, names_in
 from .base import Edit, Finding, Fix, Rule, RuleContext
 
+COLLECT = ("append", "add", "extend", "insert", "appendleft", "put", "put_nowait")
 SPAWN_KINDS = ("thread", "timer", "submit", "start_new_thread", "run_in_executor", "to_thread")
 
 
@@ -53,14 +54,15 @@ class LateBindingLoopVariable(Rule):
             enclosing = chain(model, root, spawn.node)
             if _consumed_at_once(enclosing, spawn.node):
                 continue
-            loop_names: list[str] = []
-            loop_node = None
+            def_chain = None if isinstance(node, cst.Lambda) else chain(model, root, node)
+            loops: list[tuple[cst.CSTNode, set[str]]] = []
             for parent, child in zip(enclosing, [spawn.node, *enclosing]):
                 bound = _loop_bound(parent, child)
-                if bound:
-                    loop_names.extend(n for n in bound if n not in loop_names)
-                    loop_node = loop_node or parent
+                if bound and (def_chain is None or parent in def_chain):
+                    loops.append((parent, bound))
+            loop_names = set().union(*(b for _, b in loops)) if loops else set()
             captured = [n for n in _ordered(free, node) if n in loop_names]
+            loop_node = next((lp for lp, b in loops if b & set(captured)), None)
             if not captured or _waited_in_loop(model, spawn, loop_node):
                 continue
             names = ", ".join(f"`{n}`" for n in captured)
@@ -206,14 +208,20 @@ def _consumed_at_once(enclosing: list[cst.CSTNode], node: cst.CSTNode) -> bool:
 
 
 def _waited_in_loop(model: ModuleModel, spawn: Spawn, loop: cst.CSTNode | None) -> bool:
-    """The thread/future is joined (or its result taken) in the same iteration."""
+    """The thread/future is joined, its result taken, or handed to a helper in the same iteration."""
     if spawn.bound_to is None or loop is None:
         return False
     root = model.functions[spawn.function].node
+    name = spawn.bound_to.rsplit(".", 1)[-1]
     for call in model.functions[spawn.function].calls:
-        if call.receiver == spawn.bound_to and call.attr in ("join", "result", "exception"):
-            if loop in chain(model, root, call.node):
-                return True
+        waits = call.attr in ("join", "result", "exception") and (
+            call.receiver == spawn.bound_to or model.thread_vars.get(call.receiver or "") is spawn
+        )
+        passes = call.attr not in COLLECT and any(
+            isinstance(a.value, cst.Name) and a.value.value == name for a in call.node.args
+        )
+        if (waits or passes) and loop in chain(model, root, call.node):
+            return True
     return False
 
 
