@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from ..analysis.model import MODULE, FunctionInfo, ModuleModel, Spawn
+from ._race import chain, function_label
+from .base import Finding, Rule, RuleContext
+
+HARMLESS = frozenset({"start", "daemon", "name", "setDaemon", "setName", "is_alive", "ident", "native_id"})
+WRITES = ("write", "rmw", "mutate", "item-write", "item-rmw")
+
+
+class ThreadNotJoined(Rule):
+    """
+    ## What it does
+    Flags a thread object created and started in a function that never joins it: the
+    function returns (or reads what the thread produces) while the thread may still be
+    running. Daemon threads, timers and threads that are returned, stored on an object or
+    handed elsewhere are not reported.
+
+    ## Why is this bad?
+    Nothing waits for the work to finish. Results the thread writes are read half-done
+    (or empty), exceptions in the thread go unnoticed by the caller, and the program's
+    order of events depends on scheduling.
+
+    ## Example
+    ```python
+    def fetch_all(urls):
+        results = {}
+        for url in urls:
+            t = threading.Thread(target=fetch, args=(url, results))
+            t.start()
+        return results
+    ```
+
+    ## Use instead
+    ```python
+    def fetch_all(urls):
+        results = {}
+        threads = [threading.Thread(target=fetch, args=(url, results)) for url in urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+    ```
+    """
+
+    code = "THR010"
+    name = "thread-not-joined"
+    summary = "thread started in a function that never joins it before returning or reading its results"
+    help = "keep the thread objects and `join()` them before using their results (or make the thread a daemon if it should outlive the caller)"
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        model = ctx.model
+        for spawn in model.spawns:
+            if spawn.kind not in ("thread", "subclass") or spawn.daemon or spawn.function == MODULE:
+                continue
+            fn = model.functions[spawn.function]
+            if fn.is_lambda or _daemon_class(model, spawn):
+                continue
+            verdict = _unjoined(ctx, model, fn, spawn)
+            if verdict is None:
+                continue
+            node, message = verdict
+            yield self.finding(ctx, node, message, function=function_label(fn.qualname))
+
+
+def _daemon_class(model: ModuleModel, spawn: Spawn) -> bool:
+    if spawn.kind != "subclass":
+        return False
+    for target in spawn.targets:
+        cls = model.functions[target].class_name if target in model.functions else None
+        info = model.classes.get(cls or "")
+        if info is None or "daemon" in model.module.code_for_node(info.node):
+            return True
+    return not spawn.targets
+
+
+def _uses(root: cst.CSTNode, name: str) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Param(self, node: cst.Param) -> bool:
+            if node.default is not None:
+                node.default.visit(self)
+            return False
+
+    root.visit(V())
+    return found
+
+
+def _local(fn: FunctionInfo, ref: str | None) -> str | None:
+    prefix = f"l:{fn.qualname}."
+    if ref and ref.startswith(prefix) and "." not in ref[len(prefix):]:
+        return ref[len(prefix):]
+    return None
+
+
+def _unjoined(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
+    root = fn.node
+    up = chain(model, root, spawn.node)
+    if not up:
+        return None
+    if isinstance(up[0], cst.Attribute) and up[0].value is spawn.node:
+        if up[0].attr.value == "start" and len(up) > 2 and isinstance(up[2], cst.Expr):
+            return _results_read(ctx, model, fn, spawn, up[1])
+        return None
+    name = _local(fn, spawn.bound_to)
+    if name is None:
+        return None
+    is_list = spawn.bound_to not in model.thread_vars or model.thread_vars[spawn.bound_to] is not spawn
+    holders = [name]
+    start_call = None
+    for use in _uses(root, name):
+        kind = _use_kind(model, root, use, spawn, is_list=is_list)
+        if kind == "escape":
+            return None
+        if kind == "joined":
+            return None
+        if isinstance(kind, tuple) and kind[0] == "collected":
+            holders.append(kind[1])
+        if isinstance(kind, tuple) and kind[0] == "start":
+            start_call = start_call or kind[1]
+    for holder in holders[1:]:
+        for use in _uses(root, holder):
+            kind = _use_kind(model, root, use, spawn, is_list=True)
+            if kind in ("escape", "joined"):
+                return None
+    if any(c.attr == "join" and model.thread_vars.get(c.receiver or "") is spawn for c in model.calls):
+        return None
+    starts = [c for c in fn.calls if c.attr == "start" and model.thread_vars.get(c.receiver or "") is spawn]
+    node = start_call or (starts[0].node if starts else None)
+    if node is None:
+        return None
+    label = f"`{name}`" if not is_list and len(holders) == 1 else f"in `{holders[-1]}`"
+    return node, f"thread {label} is started but never joined; `{fn.name}` returns while it may still be running"
+
+
+def _use_kind(model: ModuleModel, root: cst.CSTNode, use: cst.Name, spawn: Spawn, is_list: bool = False):
+    up = chain(model, root, use)
+    if not up:
+        return "escape"
+    parent = up[0]
+    if isinstance(parent, cst.AssignTarget) or (isinstance(parent, cst.Del)):
+        return "neutral"
+    if isinstance(parent, cst.For) and parent.target is use:
+        return "neutral"
+    if isinstance(parent, cst.For) and parent.iter is use and is_list:
+        return "neutral"
+    if isinstance(parent, cst.Attribute) and parent.value is use:
+        attr = parent.attr.value
+        call = up[1] if len(up) > 1 and isinstance(up[1], cst.Call) and up[1].func is parent else None
+        if attr == "join" or attr in ("daemon", "setDaemon"):  # daemon threads are meant to outlive the caller
+            return "joined"
+        if attr == "start" and call is not None and not is_list:
+            return ("start", call)
+        if attr in HARMLESS:
+            return "neutral"
+        if is_list and attr in ("append", "extend", "insert") and call is not None:
+            return "neutral"
+        return "escape"
+    if isinstance(parent, cst.Arg) and len(up) > 1 and isinstance(up[1], cst.Call):
+        func = up[1].func
+        if isinstance(func, cst.Name) and func.value in ("len", "print", "repr", "str", "bool"):
+            return "neutral"
+        if isinstance(func, cst.Attribute) and func.attr.value in ("append", "insert") and isinstance(func.value, cst.Name):
+            owner = func.value.value
+            fn = model.functions[spawn.function]
+            if owner in fn.local_names and owner not in fn.params:
+                return ("collected", owner)
+    return "escape"
+
+
+def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn, start: cst.Call):
+    """``Thread(target=f, args=(..., results)).start()`` and ``results`` read later in the function."""
+    shared: list[str] = []
+    if spawn.args is not None and isinstance(spawn.args.value, (cst.Tuple, cst.List)):
+        for el in spawn.args.value.elements:
+            if isinstance(el.value, cst.Name) and el.value.value in fn.local_names:
+                shared.append(el.value.value)
+    for target in spawn.targets:
+        info = model.functions.get(target)
+        if info is not None and info.parent == fn.qualname:
+            shared.extend(
+                a.ref.rsplit(".", 1)[-1] for a in info.accesses if a.kind in WRITES and _local(fn, a.ref)
+            )
+    if not shared:
+        return None
+    root = fn.node
+    order = {id(n): i for i, n in enumerate(_all_names(root))}
+    inside = {id(n) for n in _all_names(spawn.node)}
+    after = max((order[i] for i in inside if i in order), default=None)
+    if after is None:
+        return None
+    for name in dict.fromkeys(shared):
+        later = [
+            u for u in _uses(root, name)
+            if order.get(id(u), -1) > after and id(u) not in inside and not _in_nested(model, root, u)
+        ]
+        if later:
+            return start, (
+                f"thread is started but never joined, and `{name}` it fills is read later in `{fn.name}`; "
+                "the read can see partial or missing results"
+            )
+    return None
+
+
+def _all_names(node: cst.CSTNode) -> list[cst.Name]:
+    out: list[cst.Name] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            out.append(n)
+
+    node.visit(V())
+    return out
+
+
+def _in_nested(model: ModuleModel, root: cst.CSTNode, node: cst.CSTNode) -> bool:
+    return any(isinstance(p, (cst.FunctionDef, cst.Lambda)) and p is not root for p in chain(model, root, node))
