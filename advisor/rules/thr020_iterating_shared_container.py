@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import weakref
 from typing import Iterable
 
 import libcst as cst
@@ -136,15 +137,33 @@ def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str]) -> b
     return False
 
 
-def _only_setup(model: ModuleModel, function: str, seen: frozenset[str] = frozenset()) -> bool:
+def _only_setup(model: ModuleModel, function: str) -> bool:
     """True for set-up code: module level, constructors, and functions only they call."""
-    fn = model.functions.get(function)
-    if fn is None or fn.name in SETUP or function == MODULE:
-        return True
-    if function in seen:
-        return True
-    callers = [name for name, callees in model.callgraph.items() if function in callees]
-    return bool(callers) and all(_only_setup(model, c, seen | {function}) for c in callers)
+    return function in _setup_functions(model)
+
+
+_SETUP_CACHE: "weakref.WeakKeyDictionary[ModuleModel, frozenset[str]]" = weakref.WeakKeyDictionary()
+
+
+def _setup_functions(model: ModuleModel) -> frozenset[str]:
+    cached = _SETUP_CACHE.get(model)
+    if cached is not None:
+        return cached
+    callers: dict[str, set[str]] = {}
+    for name, callees in model.callgraph.items():
+        for callee in callees:
+            callers.setdefault(callee, set()).add(name)
+    setup = {n for n, fn in model.functions.items() if fn.name in SETUP or n == MODULE}
+    changed = True
+    while changed:
+        changed = False
+        for name in model.functions:
+            if name not in setup and callers.get(name) and callers[name] <= setup:
+                setup.add(name)
+                changed = True
+    result = frozenset(setup)
+    _SETUP_CACHE[model] = result
+    return result
 
 
 class _IterCollector(cst.CSTVisitor):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import weakref
 from typing import Iterable
 
 import libcst as cst
@@ -52,7 +53,7 @@ class ForkWithThreads(Rule):
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         model = ctx.model
         forks = [c for c in model.calls if _is_fork(c)]
-        if not forks:
+        if not forks or not model.spawns:
             return
         starters = _functions_starting_threads(model)
         module_start = _first_start(model, model.functions[MODULE].calls, starters, None)
@@ -108,9 +109,32 @@ def _starts_thread(model: ModuleModel, call: Call) -> bool:
         if call.receiver in model.thread_vars:
             return True
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
-            return any(s.node is func.value and s.kind in ("thread", "timer", "subclass") for s in model.spawns)
+            spawn = _spawn_at(model, func.value)
+            return spawn is not None and spawn.kind in ("thread", "timer", "subclass")
         return False
-    return any(s.node is call.node and s.kind in SPAWN_STARTS and s.certain for s in model.spawns)
+    return id(call.node) in _pool_starts(model)
+
+
+_POOL: "weakref.WeakKeyDictionary[ModuleModel, frozenset[int]]" = weakref.WeakKeyDictionary()
+
+
+def _pool_starts(model: ModuleModel) -> frozenset[int]:
+    found = _POOL.get(model)
+    if found is None:
+        found = frozenset(id(s.node) for s in model.spawns if s.kind in SPAWN_STARTS and s.certain)
+        _POOL[model] = found
+    return found
+
+
+def _spawn_at(model: ModuleModel, node: cst.CSTNode):
+    index = _SPAWNS.get(model)
+    if index is None:
+        index = {id(s.node): s for s in model.spawns}
+        _SPAWNS[model] = index
+    return index.get(id(node))
+
+
+_SPAWNS: "weakref.WeakKeyDictionary[ModuleModel, dict]" = weakref.WeakKeyDictionary()
 
 
 def _is_join(call: Call) -> bool:
@@ -123,16 +147,23 @@ def _is_join(call: Call) -> bool:
 
 
 def _functions_starting_threads(model: ModuleModel) -> set[str]:
-    """Functions that return with a thread started and not joined by themselves."""
-    direct = set()
-    for fn in model.functions.values():
-        if fn.qualname == MODULE:
-            continue
-        if _first_start(model, fn.calls, set(), None) is not None:
-            direct.add(fn.qualname)
-    return {
-        name for name in model.functions if name != MODULE and model.reachable([name]) & direct
+    """Functions that return with a thread started (by them or a callee) and not joined."""
+    callers: dict[str, set[str]] = {}
+    for name, callees in model.callgraph.items():
+        for callee in callees:
+            callers.setdefault(callee, set()).add(name)
+    found = {
+        fn.qualname
+        for fn in model.functions.values()
+        if fn.qualname != MODULE and _first_start(model, fn.calls, set(), None) is not None
     }
+    stack = list(found)
+    while stack:
+        for caller in callers.get(stack.pop(), ()):
+            if caller not in found and caller != MODULE:
+                found.add(caller)
+                stack.append(caller)
+    return found
 
 
 def _first_start(model: ModuleModel, calls: list[Call], starters: set[str], until: Call | None) -> Call | None:
