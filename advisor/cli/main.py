@@ -38,14 +38,16 @@ def main() -> None:
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place (atomically; each fix is re-checked first).")
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply unsafe fixes (implies --fix unless --diff is given).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing; exit 1 if there are any.")
-def check(paths, fmt, select, ignore, config_path, no_llm, quiet, exit_zero, fix=False, unsafe_fixes=False, diff=False) -> None:
+@click.option("--model", "model_path", type=click.Path(), help="Advice model: a GGUF file or safetensors model directory.")
+@click.option("--adapter", help="LoRA adapter directory for the advice model, or `none`.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (default 0: one per CPU core).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache (.advisor_cache/).")
+def check(paths, fmt, select, ignore, config_path, no_llm, quiet, exit_zero, fix=False, unsafe_fixes=False, diff=False, model_path=None, adapter=None, jobs=0, no_cache=False) -> None:
     """Check FILES or directories (recursively) for threading bugs.
 
     Exit status: 0 no findings, 1 findings or files that could not be analysed,
     2 usage, configuration or internal error.
     """
-    from ..engine import check_paths
-
     try:
         settings = load_settings(config_path, start=paths[0] if paths else ".")
     except ConfigError as exc:
@@ -72,11 +74,17 @@ def check(paths, fmt, select, ignore, config_path, no_llm, quiet, exit_zero, fix
             sys.exit(1 if fixing.diff_failed and not exit_zero else 0)
         results, errors = fixing.results, fixing.errors
     else:
-        results, errors = check_paths(paths, settings)
+        from ..runner import check_paths as run_checks
+
+        results, errors = run_checks(paths, settings, jobs=jobs or None, use_cache=not no_cache)
     report = Report(files_checked=len(results), errors=errors, fixed=fixing.fixed if fixing else 0)
     for result in results:
         report.findings.extend(result.findings)
         report.errors.extend(result.errors)
+    if not no_llm and report.findings and not (fmt == "text" and quiet):
+        from .model import attach_advice
+
+        attach_advice(report, settings, model=model_path, adapter=adapter, fmt=fmt)
     if fmt == "text" and not quiet:
         for path in {f.path for f in report.findings}:
             report.sources[path] = _read_text(path)
@@ -132,6 +140,12 @@ main.add_command(_corpus_group)
 from .map import map_cmd as _map_cmd  # noqa: E402
 
 main.add_command(_map_cmd)
+from .model import model as _model_group  # noqa: E402
+
+main.add_command(_model_group)
+from .finetune import finetune as _finetune_cmd  # noqa: E402
+
+main.add_command(_finetune_cmd)
 
 
 if __name__ == "__main__":
