@@ -86,3 +86,38 @@ def test_bounded_semaphore_fix_adds_import() -> None:
     assert "from threading import BoundedSemaphore, Semaphore, Thread" in module.code
     assert "slots = BoundedSemaphore(2)" in fixed
     assert findings(fixed, "THR018") == []
+
+
+CALL_SOON_FROM_THREAD = """\
+import asyncio
+import threading
+
+
+def poll(loop, results):
+    for item in range(3):
+        loop.call_soon(results.append, item)
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    results = []
+    t = threading.Thread(target=poll, args=(loop, results))
+    t.start()
+    await asyncio.sleep(0.1)
+    t.join()
+"""
+
+
+def test_call_soon_fix_uses_threadsafe_variant() -> None:
+    found = findings(CALL_SOON_FROM_THREAD, "THR019")
+    assert len(found) == 1 and found[0].fix.applicability == "unsafe"
+    fixed = fix_all(CALL_SOON_FROM_THREAD, "THR019")
+    cst.parse_module(fixed)
+    assert "loop.call_soon_threadsafe(results.append, item)" in fixed
+    assert findings(fixed, "THR019") == []
+
+
+def test_fresh_lock_rule_ignores_condition_over_shared_lock() -> None:
+    source = "import threading\nlock = threading.Lock()\n\ndef f(x):\n    with threading.Condition(lock):\n        x.append(1)\n    with threading.Condition():\n        x.append(2)\n"
+    found = findings(source, "THR023")
+    assert [f.line for f in found] == [7]
