@@ -33,6 +33,8 @@ class AdviceOptions:
     batch_size: int = 8
     use_cache: bool = True
     stop_early: bool = True
+    max_new_tokens: int | None = None
+    """Cap on generated tokens per answer (default: sized from the block)."""
     progress: bool | None = None
     """Progress line on stderr; None: only when stderr is a terminal."""
 
@@ -75,6 +77,7 @@ def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOpti
         "dtype": options.dtype,
         "quantize": options.quantize,
         "explain_only": explain_only,
+        "max_new_tokens": options.max_new_tokens,
         "messages": messages,
     })
 
@@ -99,11 +102,12 @@ def _cache_put(kind: str, key: str, value: dict) -> None:
         pass
 
 
-def max_new_tokens(tokenizer, item: _Item) -> int:
+def max_new_tokens(tokenizer, item: _Item, cap: int | None = None) -> int:
     if item.explain_only:
-        return 120
-    n = len(tokenizer(item.block.text, add_special_tokens=False).input_ids)
-    return min(768, int(n * 1.3) + 140)
+        n = 120
+    else:
+        n = min(768, int(len(tokenizer(item.block.text, add_special_tokens=False).input_ids) * 1.3) + 140)
+    return min(n, cap) if cap else n
 
 
 def advise(findings: Sequence, sources: dict[str, str], options: AdviceOptions | None = None,
@@ -181,7 +185,7 @@ def _generate(lm, todo: list[_Item], options: AdviceOptions):
     from .generate import Request, generate
     from .prompts import chat_prompt
 
-    requests = [Request(chat_prompt(lm.tokenizer, it.messages), max_new_tokens(lm.tokenizer, it), it.explain_only) for it in todo]
+    requests = [Request(chat_prompt(lm.tokenizer, it.messages), max_new_tokens(lm.tokenizer, it, options.max_new_tokens), it.explain_only) for it in todo]
     show = options.progress if options.progress is not None else sys.stderr.isatty()
     done = [0]
 

@@ -1,0 +1,246 @@
+"""Generation, batching, adapters, advice and its cache with a tiny random model of the
+SmolLM2 architecture and the real tokenizer."""
+
+import json
+import os
+import textwrap
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from click.testing import CliRunner  # noqa: E402
+
+from advisor.cli.main import main  # noqa: E402
+from advisor.engine import check_source  # noqa: E402
+from advisor.llm import advice as advice_mod  # noqa: E402
+from advisor.llm.advice import AdviceOptions, advise, answer_key  # noqa: E402
+from advisor.llm.generate import Request, answer_complete, generate  # noqa: E402
+from advisor.llm.loader import ModelUnavailable, dir_hash, ensure_converted, load_model, resolve_model  # noqa: E402
+
+SOURCE = textwrap.dedent(
+    '''\
+    import threading
+
+    counter = 0
+
+
+    def bump():
+        global counter
+        counter += 1
+
+
+    def start_all(n):
+        threads = [threading.Thread(target=bump) for _ in range(n)]
+        for t in threads:
+            t.run()
+        return threads
+    '''
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    """A 2-layer Llama with SmolLM2's vocabulary and chat template, random weights."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    real = ensure_converted(resolve_model())
+    tok = AutoTokenizer.from_pretrained(str(real))
+    base = json.loads((real / "config.json").read_text())
+    config = LlamaConfig(
+        vocab_size=base["vocab_size"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        tie_word_embeddings=True, bos_token_id=base.get("bos_token_id"), eos_token_id=base.get("eos_token_id"),
+        pad_token_id=base.get("pad_token_id"),
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    out = tmp_path_factory.mktemp("tiny")
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    return load_model(str(tiny_dir), adapter="none")
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_loads_a_model_directory_with_its_hash(tiny, tiny_dir):
+    assert tiny.info.kind == "dir"
+    assert tiny.info.hash == dir_hash(tiny_dir)
+    assert tiny.info.adapter is None
+    assert 3_000_000 < tiny.info.parameters < 4_000_000
+    assert tiny.tokenizer.padding_side == "left"
+    assert not tiny.model.training
+
+
+def test_batched_generation_matches_one_at_a_time(tiny):
+    prompts = ["Hello", "Explain threading.Lock in Python, please, with an example", "x = 1"]
+    requests = [Request(p, max_new_tokens=8) for p in prompts]
+    batched, stats = generate(tiny, requests, batch_size=3, stop_early=False)
+    single = [generate(tiny, [r], batch_size=1, stop_early=False)[0][0] for r in requests]
+    assert batched == single
+    assert stats.batches == 1 and stats.sequences == 3
+    assert 0 < stats.new_tokens <= 24
+
+
+def test_int8_model_generates(tiny_dir):
+    q = load_model(str(tiny_dir), adapter="none", quantize="int8")
+    assert q.info.quantize == "int8"
+    assert any("quantized" in type(m).__module__ for m in q.model.modules())
+    out, stats = generate(q, [Request("Hello", max_new_tokens=5)], stop_early=False)
+    assert isinstance(out[0], str) and stats.new_tokens >= 1
+
+
+@pytest.mark.parametrize(
+    "text, explain_only, done",
+    [
+        ("Because.\n```python\nx = 1\n", False, False),
+        ("Because.\n```python\nx = 1\n```", False, True),
+        ("Because it runs on the caller.", True, False),
+        ("Because it runs on the caller.\n\nThe", True, True),
+        ("Because.\n```", True, True),
+        ("loop line\nloop line\nloop line\nloop line\n", False, True),
+    ],
+)
+def test_answer_complete(text, explain_only, done):
+    assert answer_complete(text, explain_only) is done
+
+
+def test_stop_early_ends_rows_at_their_answer(tiny, monkeypatch):
+    from advisor.llm import generate as gen
+
+    calls = []
+    monkeypatch.setattr(gen, "answer_complete", lambda text, eo=False: calls.append(text) or len(calls) >= 3)
+    out, stats = generate(tiny, [Request("Hello", max_new_tokens=30)], stop_early=True)
+    assert stats.new_tokens <= 4
+
+
+def test_advice_shape_rule_fix_and_model_suggestion(tiny, cache):
+    findings = check_source(SOURCE, "bump.py").findings
+    codes = {f.code for f in findings}
+    assert "THR001" in codes and len(codes) >= 2
+    run = advise(findings, {"bump.py": SOURCE}, AdviceOptions(max_new_tokens=24), loaded=tiny)
+    assert run.advised == len(findings) and run.generated == len(findings) and run.cached == 0
+    for f in findings:
+        a = f.advice
+        assert set(a) >= {"explanation", "suggested_code", "diff", "verified", "source", "model"}
+        assert a["model"]["hash"] == tiny.info.hash[:16]
+        if f.fix is not None:
+            assert a["source"] == "rule"
+            assert a["verified"] is True and "t.start()" in a["diff"]
+        else:
+            # random weights do not write a fix
+            assert a["source"] == "model" and a["verified"] is False and a["diff"] is None
+    json.dumps([f.to_dict() for f in findings])
+
+
+def test_unchanged_rerun_never_loads_the_model(tiny, tiny_dir, cache, monkeypatch):
+    options = AdviceOptions(model=str(tiny_dir), adapter="none", quantize=None, max_new_tokens=24)
+    first = check_source(SOURCE, "bump.py").findings
+    monkeypatch.setattr(advice_mod, "_load", lambda opts: tiny)
+    run1 = advise(first, {"bump.py": SOURCE}, options)
+    assert run1.generated == len(first)
+
+    def refuse(opts):
+        raise AssertionError("model loaded on an unchanged re-run")
+
+    monkeypatch.setattr(advice_mod, "_load", refuse)
+    again = check_source(SOURCE, "bump.py").findings
+    run2 = advise(again, {"bump.py": SOURCE}, options)
+    assert run2.cached == len(again) and run2.generated == 0
+    assert [f.advice for f in again] == [f.advice for f in first]
+
+    changed = SOURCE.replace("counter += 1", "counter += 2")
+    third = check_source(changed, "bump.py").findings
+    with pytest.raises(AssertionError, match="re-run"):
+        advise(third, {"bump.py": changed}, options)
+
+
+def test_cache_key_depends_on_model_adapter_settings_and_prompt():
+    from advisor.llm.loader import AdapterSpec, ModelSpec
+
+    spec = ModelSpec("m", "gguf", "/m.gguf", "a" * 64)
+    other = ModelSpec("m", "gguf", "/m.gguf", "b" * 64)
+    lora = AdapterSpec("/lora", "c" * 64, "lora")
+    msgs = [{"role": "user", "content": "x"}]
+    base = answer_key(spec, None, AdviceOptions(), msgs, False)
+    assert base == answer_key(spec, None, AdviceOptions(), [dict(m) for m in msgs], False)
+    variants = [
+        answer_key(other, None, AdviceOptions(), msgs, False),
+        answer_key(spec, lora, AdviceOptions(), msgs, False),
+        answer_key(spec, None, AdviceOptions(quantize=None), msgs, False),
+        answer_key(spec, None, AdviceOptions(), [{"role": "user", "content": "y"}], False),
+        answer_key(spec, None, AdviceOptions(), msgs, True),
+    ]
+    assert len({base, *variants}) == 6
+
+
+def test_missing_weights_give_one_install_line(tmp_path):
+    findings = check_source(SOURCE, "bump.py").findings
+    run = advise(findings, {"bump.py": SOURCE}, AdviceOptions(model=str(tmp_path / "nope.gguf")))
+    assert run.note and "--model" in run.note
+    assert all(f.advice is None for f in findings)
+
+
+def test_lora_adapter_is_loaded_and_changes_the_model(tiny_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_dir))
+    torch.manual_seed(1)
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter, safe_serialization=True)
+    with_adapter = load_model(str(tiny_dir), adapter=str(adapter))
+    plain = load_model(str(tiny_dir), adapter="none")
+    assert with_adapter.info.adapter_hash and with_adapter.info.adapter == str(adapter.resolve())
+    ids = plain.tokenizer("def f():", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        assert not torch.allclose(with_adapter.model(ids).logits, plain.model(ids).logits)
+
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "adapter_config.json").write_text((adapter / "adapter_config.json").read_text())
+    (pickled / "adapter_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelUnavailable):
+        load_model(str(tiny_dir), adapter=str(pickled))
+
+
+def test_cli_check_attaches_advice_and_model_info(tiny_dir, tmp_path, cache, monkeypatch):
+    monkeypatch.setenv("ADVISOR_MAX_NEW_TOKENS", "16")
+    path = tmp_path / "bump.py"
+    path.write_text(SOURCE)
+    runner = CliRunner()
+    result = runner.invoke(main, ["check", "--format", "json", "--model", str(tiny_dir), "--adapter", "none", str(path)])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["findings"] and all(f["advice"] for f in data["findings"])
+    text = runner.invoke(main, ["check", "--model", str(tiny_dir), "--adapter", "none", str(path)])
+    assert "= advice (rule, verified):" in text.output
+    assert "+        t.start()" in text.output
+
+    info = runner.invoke(main, ["model", "info", "--format", "json", "--model", str(tiny_dir), "--adapter", "none"])
+    assert info.exit_code == 0, info.output
+    meta = json.loads(info.output)
+    assert meta["model"]["kind"] == "dir" and meta["model"]["sha256"] == dir_hash(tiny_dir)
+    assert meta["adapter"] is None
+
+
+def test_cli_check_without_weights_prints_findings_and_install_line(tmp_path, cache):
+    path = tmp_path / "bump.py"
+    path.write_text(SOURCE)
+    result = CliRunner().invoke(main, ["check", "--model", str(tmp_path / "missing.gguf"), str(path)])
+    assert result.exit_code == 1
+    assert "THR001" in result.output
+    notes = [ln for ln in result.output.splitlines() if ln.startswith("advice skipped")]
+    assert len(notes) == 1
