@@ -15,10 +15,11 @@ WRITES = ("write", "rmw", "mutate", "item-write", "item-rmw")
 class ThreadNotJoined(Rule):
     """
     ## What it does
-    Flags a thread object created and started in a function that never joins it: the
-    function returns (or reads what the thread produces) while the thread may still be
-    running. Daemon threads, timers and threads that are returned, stored on an object or
-    handed elsewhere are not reported.
+    Flags a thread started in a function that never joins it, although the function goes
+    on to read (or return) what the thread fills in: a container passed in `args` or a
+    variable the thread's closure writes. Daemon threads, timers, fire-and-forget threads
+    with no result, and threads that are returned, stored on an object or handed elsewhere
+    are not reported.
 
     ## Why is this bad?
     Nothing waits for the work to finish. Results the thread writes are read half-done
@@ -50,7 +51,7 @@ class ThreadNotJoined(Rule):
 
     code = "THR010"
     name = "thread-not-joined"
-    summary = "thread started in a function that never joins it before returning or reading its results"
+    summary = "thread's results read (or returned) by a function that never joins the thread"
     help = "keep the thread objects and `join()` them before using their results (or make the thread a daemon if it should outlive the caller)"
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
@@ -143,8 +144,7 @@ def _unjoined(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spa
     node = start_call or (starts[0].node if starts else None)
     if node is None:
         return None
-    label = f"`{name}`" if not is_list and len(holders) == 1 else f"in `{holders[-1]}`"
-    return node, f"thread {label} is started but never joined; `{fn.name}` returns while it may still be running"
+    return _results_read(ctx, model, fn, spawn, node)
 
 
 def _use_kind(model: ModuleModel, root: cst.CSTNode, use: cst.Name, spawn: Spawn, is_list: bool = False):
@@ -183,11 +183,12 @@ def _use_kind(model: ModuleModel, root: cst.CSTNode, use: cst.Name, spawn: Spawn
 
 
 def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn, start: cst.Call):
-    """``Thread(target=f, args=(..., results)).start()`` and ``results`` read later in the function."""
+    """The thread fills a local (``args=(..., results)`` or a closure) that the function reads after ``start``."""
     shared: list[str] = []
+    containers = _containers(fn.node)
     if spawn.args is not None and isinstance(spawn.args.value, (cst.Tuple, cst.List)):
         for el in spawn.args.value.elements:
-            if isinstance(el.value, cst.Name) and el.value.value in fn.local_names:
+            if isinstance(el.value, cst.Name) and el.value.value in containers:
                 shared.append(el.value.value)
     for target in spawn.targets:
         info = model.functions.get(target)
@@ -200,7 +201,7 @@ def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn:
     root = fn.node
     order = {id(n): i for i, n in enumerate(_all_names(root))}
     inside = {id(n) for n in _all_names(spawn.node)}
-    after = max((order[i] for i in inside if i in order), default=None)
+    after = max((order[id(n)] for n in _all_names(start) if id(n) in order), default=None)
     if after is None:
         return None
     for name in dict.fromkeys(shared):
@@ -214,6 +215,30 @@ def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn:
                 "the read can see partial or missing results"
             )
     return None
+
+
+CONTAINER_CALLS = frozenset({"dict", "list", "set", "defaultdict", "deque", "Counter", "OrderedDict"})
+
+
+def _containers(root: cst.CSTNode) -> set[str]:
+    """Locals bound to a fresh mutable container (``{}``, ``[]``, ``dict()``, ``deque()``...)."""
+    out: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            value = node.value
+            fresh = isinstance(value, (cst.Dict, cst.List, cst.Set, cst.DictComp, cst.ListComp, cst.SetComp))
+            if isinstance(value, cst.Call):
+                func = value.func
+                name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+                fresh = name in CONTAINER_CALLS
+            if fresh:
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        out.add(target.target.value)
+
+    root.visit(V())
+    return out
 
 
 def _all_names(node: cst.CSTNode) -> list[cst.Name]:

@@ -53,7 +53,7 @@ class BusyWaitPolling(Rule):
                 flag = _polled(loop)
                 if flag is None:
                     continue
-                expr, is_event = flag
+                expr, is_event, wants_truthy = flag
                 if is_event:
                     call = call_at(model, expr) if isinstance(expr, cst.Call) else None
                     if call is None or call.receiver_kind != "Event":
@@ -70,7 +70,7 @@ class BusyWaitPolling(Rule):
                 ref = _ref(model, fn, expr)
                 if ref is None or model.primitive_kind(ref) is not None:
                     continue
-                writer = _writer(model, fn, ref, expr)
+                writer = _writer(model, fn, ref, wants_truthy)
                 if writer is None:
                     continue
                 yield self.finding(
@@ -124,14 +124,17 @@ def _is_waiting_statement(stmt: cst.BaseStatement) -> bool:
     return True
 
 
-def _polled(loop: cst.While) -> tuple[cst.BaseExpression, bool] | None:
-    """The flag expression a do-nothing loop waits on, and whether it is ``event.is_set()``."""
+def _polled(loop: cst.While) -> tuple[cst.BaseExpression, bool, bool | None] | None:
+    """The flag a do-nothing loop waits on, whether it is ``event.is_set()``, and whether the
+    loop ends when the flag becomes truthy (None for comparisons)."""
     body = loop.body
     if not isinstance(body, cst.IndentedBlock) or loop.orelse is not None:
         return None
     stmts = list(body.body)
     test = loop.test
+    exit_when_true = False
     if isinstance(test, cst.Name) and test.value == "True" and stmts:
+        exit_when_true = True
         first = stmts[0]
         if not (isinstance(first, cst.If) and first.orelse is None and _is_break(first.body)):
             return None
@@ -142,7 +145,11 @@ def _polled(loop: cst.While) -> tuple[cst.BaseExpression, bool] | None:
         return None
     if not all(_is_waiting_statement(s) for s in stmts):
         return None
-    return _flag(test)
+    flag = _flag(test)
+    if flag is None:
+        return None
+    expr, is_event, negated, compared = flag
+    return expr, is_event, None if compared else (exit_when_true != negated)
 
 
 def _sleeps(stmt: cst.BaseStatement) -> bool:
@@ -161,24 +168,26 @@ def _is_break(body: cst.BaseSuite) -> bool:
     )
 
 
-def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool] | None:
+def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool, bool] | None:
+    """(flag, is ``is_set()``, negated by ``not``, compared with ``is``/``==``)."""
+    negated = compared = False
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        test = test.expression
+        test, negated = test.expression, True
     if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
         comp = test.comparisons[0]
         if isinstance(comp.operator, (cst.Is, cst.IsNot, cst.Equal, cst.NotEqual)) and isinstance(
             comp.comparator, (cst.Name, cst.Integer, cst.SimpleString)
         ):
-            test = test.left
+            test, compared = test.left, True
         else:
             return None
     if isinstance(test, cst.Call):
         func = test.func
         if isinstance(func, cst.Attribute) and func.attr.value == "is_set" and not test.args:
-            return test, True
+            return test, True, negated, compared
         return None
     if isinstance(test, (cst.Name, cst.Attribute)):
-        return test, False
+        return test, False, negated, compared
     return None
 
 
@@ -191,12 +200,31 @@ def _ref(model: ModuleModel, fn: FunctionInfo, expr: cst.BaseExpression) -> str 
     return None
 
 
-def _writer(model: ModuleModel, fn: FunctionInfo, ref: str, expr: cst.BaseExpression) -> str | None:
+ADDERS = frozenset({"append", "appendleft", "add", "extend", "insert", "update", "setdefault", "put", "__setitem__"})
+REMOVERS = frozenset({"pop", "popleft", "popitem", "remove", "discard", "clear", "__delitem__"})
+
+
+def _writer(model: ModuleModel, fn: FunctionInfo, ref: str, wants_truthy: bool | None) -> str | None:
+    """A function on another thread that changes the flag in the direction that ends the loop."""
     for other in model.functions.values():
         if other is fn or other.name in SETUP or other.qualname == MODULE:
             continue
-        if not any(a.ref == ref and a.kind in WRITES for a in other.accesses):
+        if not any(a.ref == ref and _ends_wait(a, wants_truthy) for a in other.accesses):
             continue
         if may_run_together(model, fn.qualname, other.qualname):
             return other.qualname
     return None
+
+
+def _ends_wait(acc, wants_truthy: bool | None) -> bool:
+    if acc.kind in ("write", "rmw") or wants_truthy is None:
+        return acc.kind in WRITES
+    if acc.kind == "mutate" and isinstance(acc.node, cst.Call) and isinstance(acc.node.func, cst.Attribute):
+        method = acc.node.func.attr.value
+        return method in (ADDERS if wants_truthy else REMOVERS)
+    if acc.kind in ("item-write", "item-rmw"):
+        is_del = acc.statement is not None and any(
+            isinstance(s, cst.Del) and s.target is acc.node for s in acc.statement.body
+        )
+        return is_del != wants_truthy
+    return False
