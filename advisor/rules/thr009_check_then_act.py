@@ -286,8 +286,9 @@ def _rival(model: ModuleModel, function: str, ref: str, wanted: tuple[str, ...])
     methods = _methods(wanted)
     if model.primitive_kind(ref) not in ("Queue", "SimpleQueue"):
         methods -= {"get", "get_nowait", "put", "put_nowait"}
+    own = ref.startswith(f"l:{function}.")
     for fn in model.functions.values():
-        if fn.name in SETUP or fn.qualname == MODULE:
+        if fn.name in SETUP or fn.qualname == MODULE or (own and fn.qualname == function):
             continue
         if not any(_changes(model, acc, wanted) for acc in fn.accesses if acc.ref == ref) and not any(
             c.receiver == ref and c.attr in methods for c in fn.calls

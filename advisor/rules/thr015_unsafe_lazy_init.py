@@ -175,11 +175,23 @@ def _assigned_value(acc: Access) -> cst.BaseExpression | None:
 
 
 def _rechecked(model: ModuleModel, ctx: RuleContext, up: list[cst.CSTNode], outer: cst.If, name: str) -> bool:
-    """An ``if``/``while`` between the outer test and the assignment tests the same state."""
+    """Another test of the same state inside the outer ``if`` (enclosing the assignment or an
+    early-return guard before it)."""
     wanted = "".join(name.split())
-    for node in up:
-        if node is outer:
-            return False
-        if isinstance(node, (cst.If, cst.While)) and wanted in "".join(ctx.code(node.test).split()):
-            return True
-    return False
+    finder = _Tests()
+    outer.body.visit(finder)
+    return any(wanted in "".join(ctx.code(test).split()) for test in finder.tests)
+
+
+class _Tests(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.tests: list[cst.BaseExpression] = []
+
+    def visit_If(self, node: cst.If) -> None:
+        self.tests.append(node.test)
+
+    def visit_While(self, node: cst.While) -> None:
+        self.tests.append(node.test)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
