@@ -111,3 +111,17 @@ def test_suppression_in_the_rest_of_the_file_does_not_hide_new_findings():
 def test_strip_comments_keeps_strings():
     src = 'x = "# not a comment"  # a comment\n# whole line\ny = 1\n'
     assert strip_comments(src) == 'x = "# not a comment"  \n\ny = 1\n'
+
+
+def test_verified_model_suggestion_becomes_an_unsafe_fix():
+    from advisor.fixes.edits import apply_edits
+    from advisor.llm.advice import suggestion_fix
+
+    target, block = _setup()
+    verdict = _verify(GOOD)
+    target.advice = {"verified": True, "source": "model", "suggested_code": GOOD}
+    fix = suggestion_fix(target, SOURCE)
+    assert fix.applicability == "unsafe"
+    assert apply_edits(SOURCE, fix.edits) == verdict.new_source
+    target.advice = {"verified": False, "source": "model", "suggested_code": GOOD}
+    assert suggestion_fix(target, SOURCE) is None

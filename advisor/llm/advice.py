@@ -273,3 +273,25 @@ def tidy_explanation(text: str, max_sentences: int = 4) -> str:
     text = " ".join(ln.strip() for ln in kept if ln.strip())
     sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z`])", text)
     return " ".join(sentences[:max_sentences])[:MAX_EXPLANATION].strip()
+
+
+def suggestion_fix(finding, source: str):
+    """A verified model suggestion as an unsafe ``Fix`` replacing the block's lines (for
+    ``--fix --unsafe-fixes``); None when the advice is not a verified model suggestion or the
+    source no longer matches it."""
+    from ..analysis.model import Span
+    from ..rules import Edit, Fix
+    from .blocks import splice
+
+    advice = finding.advice or {}
+    if not (advice.get("verified") and advice.get("source") == "model" and advice.get("suggested_code")):
+        return None
+    block = finding_block(finding, source)
+    if block is None:
+        return None
+    lines = source.splitlines()
+    new_lines = splice(source, block, advice["suggested_code"]).splitlines()
+    tail = len(lines) - block.end
+    content = "\n".join(new_lines[block.start - 1 : len(new_lines) - tail])
+    span = Span(block.start, 0, block.end, len(lines[block.end - 1]))
+    return Fix("unsafe", (Edit(span, content),), f"Replace `{block.name}` with the verified model suggestion")
