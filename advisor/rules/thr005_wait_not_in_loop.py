@@ -57,14 +57,15 @@ class ConditionWaitNotInLoop(Rule):
             for callee in call.callees:
                 looping_callers[callee] = looping_callers.get(callee, True) and call.in_while
         for call in model.calls:
-            if call.attr != "wait" or call.in_while or not _is_condition(model, call):
-                continue
-            if looping_callers.get(call.function):
+            if call.attr != "wait" or not _is_condition(model, call):
                 continue
             fn = model.functions[call.function]
             parents = parent_map(fn.node)
             if fn.is_async or isinstance(parents.get(id(call.node)), cst.Await):
                 continue  # an asyncio.Condition
+            loop = _loop_state(call, parents)
+            if loop == "inside" or (loop == "unheld" and (call.in_while or looping_callers.get(call.function))):
+                continue
             guard = _if_guard(call, parents)
             timed = bool(call.node.args)
             if timed and guard is None:
@@ -98,6 +99,24 @@ def _is_condition(model, call) -> bool:
         return False
     text = dotted(func.value)
     return text is not None and bool(CONDITIONISH.search(text.rsplit(".", 1)[-1]))
+
+
+def _loop_state(call, parents) -> str:
+    """"inside": a `while` inside the `with cond:` block encloses the wait; "outside": the
+    function takes the condition with `with` but loops only around that block (each pass
+    waits once, without re-checking); "unheld": no `with cond:` here (acquired elsewhere)."""
+    receiver = dotted(call.node.func.value)
+    node = call.node
+    while id(node) in parents:
+        parent = parents[id(node)]
+        if isinstance(parent, cst.While) and node is parent.body:
+            return "inside"
+        if isinstance(parent, cst.With) and any(dotted(i.item) == receiver for i in parent.items):
+            return "outside"
+        if isinstance(parent, (cst.FunctionDef, cst.Lambda)):
+            break
+        node = parent
+    return "unheld"
 
 
 def _if_guard(call, parents) -> cst.If | None:

@@ -148,9 +148,57 @@ def _shares_instance(model: ModuleModel, spawn: Spawn) -> bool:
     if not isinstance(value, cst.Name):
         return False
     spawner = model.functions.get(spawn.function)
-    if spawner is not None and spawner.self_name == value.value:
+    if spawner is None or spawner.self_name == value.value or value.value not in spawner.local_names:
         return True
-    return spawner is None or value.value not in spawner.local_names
+    return value.value not in _per_iteration_names(spawner)
+
+
+def _per_iteration_names(fn) -> frozenset[str]:
+    """Names a function binds afresh on each loop iteration (loop targets, and names
+    assigned inside a loop body): each thread started in the loop gets its own object."""
+    cached = fn.__dict__.get("_per_iteration")
+    if cached is None:
+        finder = _LoopBindings()
+        fn.node.visit(finder)
+        cached = frozenset(finder.names)
+        fn.__dict__["_per_iteration"] = cached
+    return cached
+
+
+class _LoopBindings(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.depth = 0
+
+    def _names(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self.names.add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for el in target.elements:
+                self._names(el.value)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._names(node.target)
+        self.depth += 1
+
+    def leave_For(self, node: cst.For) -> None:
+        self.depth -= 1
+
+    def visit_While(self, node: cst.While) -> None:
+        self.depth += 1
+
+    def leave_While(self, node: cst.While) -> None:
+        self.depth -= 1
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._names(node.target)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        if self.depth:
+            self._names(node.target)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._names(node.target)
 
 
 def _concurrent_spawns(model: ModuleModel, access: Access, entry: str) -> list[Spawn]:

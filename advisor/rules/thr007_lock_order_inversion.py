@@ -35,6 +35,24 @@ def _release_ref(call) -> str | None:
     return f"?:{text}" if text else None
 
 
+def lock_key(model: ModuleModel, function: str, ref: str, node: cst.CSTNode) -> str:
+    """``ref``, made instance-precise for locks of sub-objects: ``self.red.lock`` and
+    ``self.blue.lock`` are two locks even when both attributes hold a ``Player``."""
+    if not ref.startswith("a:"):
+        return ref
+    expr = node.func.value if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) else node
+    text = dotted(expr) if isinstance(expr, cst.BaseExpression) else None
+    parts = text.split(".") if text else []
+    if len(parts) < 3:
+        return ref
+    fn = model.functions.get(function)
+    while fn is not None and fn.self_name is None and fn.parent in model.functions and fn.is_lambda:
+        fn = model.functions[fn.parent]
+    if fn is None or fn.self_name != parts[0] or fn.class_name is None:
+        return ref
+    return f"a:{fn.class_name}." + ".".join(parts[1:])
+
+
 def trackable(ref: str) -> bool:
     """Refs that name the same lock wherever they appear: globals and instance attributes."""
     return ref.startswith(("g:", "a:"))
@@ -53,12 +71,13 @@ def direct_takes(model: ModuleModel, function: str) -> list[Take]:
     out: list[Take] = []
     for _, event in events:
         if hasattr(event, "via"):
-            if event.ref not in released and trackable(event.ref):
-                out.append(Take(event.ref, event.kind, event.blocking, event.node, function))
+            key = lock_key(model, function, event.ref, event.node)
+            if key not in released and trackable(key):
+                out.append(Take(key, event.kind, event.blocking, event.node, function))
         else:
             ref = _release_ref(event)
             if ref:
-                released.add(ref)
+                released.add(lock_key(model, function, ref, event.node))
     return out
 
 
@@ -114,7 +133,11 @@ def held_refs(model: ModuleModel, function: str, held, at: cst.CSTNode | None = 
     ``with lock:`` drops it until the next ``acquire()``)."""
     fn = model.functions[function]
     blocking = {id(a.node): a.blocking for a in fn.acquires}
-    refs = {h.ref: h for h in held if h.via == "with" or blocking.get(id(h.node), True)}
+    refs = {
+        lock_key(model, function, h.ref, h.node): h
+        for h in held
+        if h.via == "with" or blocking.get(id(h.node), True)
+    }
     if at is None or not refs:
         return frozenset(refs)
     here = _order(fn, at)
@@ -122,7 +145,7 @@ def held_refs(model: ModuleModel, function: str, held, at: cst.CSTNode | None = 
     for ref, h in refs.items():
         start = _order(fn, h.node)
         last = None
-        for pos, kind in _events(fn).get(ref, ()):
+        for pos, kind in _events(model, fn).get(ref, ()):
             if start < pos < here:
                 last = kind
         if last != "release":
@@ -130,7 +153,7 @@ def held_refs(model: ModuleModel, function: str, held, at: cst.CSTNode | None = 
     return frozenset(out)
 
 
-def _events(fn) -> dict[str, list[tuple[int, str]]]:
+def _events(model: ModuleModel, fn) -> dict[str, list[tuple[int, str]]]:
     cached = fn.__dict__.get("_lock_events")
     if cached is None:
         cached = {}
@@ -138,9 +161,11 @@ def _events(fn) -> dict[str, list[tuple[int, str]]]:
             if call.attr == "release":
                 ref = _release_ref(call)
                 if ref:
-                    cached.setdefault(ref, []).append((_order(fn, call.node), "release"))
+                    key = lock_key(model, fn.qualname, ref, call.node)
+                    cached.setdefault(key, []).append((_order(fn, call.node), "release"))
         for acq in fn.acquires:
-            cached.setdefault(acq.ref, []).append((_order(fn, acq.node), "acquire"))
+            key = lock_key(model, fn.qualname, acq.ref, acq.node)
+            cached.setdefault(key, []).append((_order(fn, acq.node), "acquire"))
         fn.__dict__["_lock_events"] = cached
     return cached
 
@@ -166,12 +191,13 @@ def order_edges(model: ModuleModel) -> list[OrderEdge]:
     for fn in model.functions.values():
         entry = model.held_on_entry.get(fn.qualname, frozenset()) if fn.qualname in _called(model) else frozenset()
         for acq in fn.acquires:
-            if not trackable(acq.ref):
+            key = lock_key(model, fn.qualname, acq.ref, acq.node)
+            if not trackable(key):
                 continue
             held = held_refs(model, fn.qualname, acq.held_before, acq.node)
-            take = Take(acq.ref, acq.kind, acq.blocking, acq.node, fn.qualname)
+            take = Take(key, acq.kind, acq.blocking, acq.node, fn.qualname)
             for outer in held:
-                edges.append(OrderEdge(outer, acq.ref, fn.qualname, acq.node, take, held, None, held | entry))
+                edges.append(OrderEdge(outer, key, fn.qualname, acq.node, take, held, None, held | entry))
         for call in fn.calls:
             if not call.held or not call.callees:
                 continue

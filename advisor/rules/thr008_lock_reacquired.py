@@ -7,7 +7,7 @@ import libcst as cst
 from ..analysis.extract import dotted
 from ..analysis.model import MODULE, NON_REENTRANT, ModuleModel
 from .base import Finding, Rule, RuleContext
-from .thr007_lock_order_inversion import _release_ref, display, held_refs, transitive_takes
+from .thr007_lock_order_inversion import _release_ref, display, held_refs, lock_key, transitive_takes
 
 
 class LockReacquiredWhileHeld(Rule):
@@ -62,43 +62,44 @@ class LockReacquiredWhileHeld(Rule):
             return
         takes = None
         for fn in model.functions.values():
+            name = fn.qualname
             for acq in fn.acquires:
-                if (
-                    acq.ref in locks
-                    and acq.blocking
-                    and acq.ref in held_refs(model, fn.qualname, acq.held_before, acq.node)
-                    and not _passed_on(fn, acq.node)
-                ):
-                    first = next(h for h in acq.held_before if h.ref == acq.ref)
-                    yield self.finding(
-                        ctx,
-                        acq.node,
-                        f"`{display(acq.ref)}` is a non-reentrant Lock already held here "
-                        f"(taken at line {ctx.span(first.node).line}): this acquire waits for ever",
-                        function=fn.qualname if fn.qualname != MODULE else None,
-                    )
+                if acq.ref not in locks or not acq.blocking:
+                    continue
+                key = lock_key(model, name, acq.ref, acq.node)
+                if key not in held_refs(model, name, acq.held_before, acq.node) or _passed_on(fn, acq.node):
+                    continue
+                first = next(h for h in acq.held_before if lock_key(model, name, h.ref, h.node) == key)
+                yield self.finding(
+                    ctx,
+                    acq.node,
+                    f"`{display(key)}` is a non-reentrant Lock already held here "
+                    f"(taken at line {ctx.span(first.node).line}): this acquire waits for ever",
+                    function=name if name != MODULE else None,
+                )
             for call in fn.calls:
                 if not call.callees or not call.held:
                     continue
-                held = held_refs(model, fn.qualname, call.held, call.node) & locks
+                kinds = {lock_key(model, name, h.ref, h.node): h.ref for h in call.held if h.ref in locks}
+                held = sorted(held_refs(model, name, call.held, call.node) & kinds.keys())
                 if not held:
                     continue
                 if takes is None:
                     takes = transitive_takes(model)
                 for callee in call.callees:
-                    for ref in sorted(held):
-                        take = takes.get(callee, {}).get(ref)
+                    for key in held:
+                        take = takes.get(callee, {}).get(key)
                         if take is None or not take.blocking:
                             continue
-                        if ref.startswith("a:") and not call.same_instance:
+                        if key.startswith("a:") and not call.same_instance:
                             continue
-                        name = callee.split(".<locals>.")[-1]
+                        short = callee.split(".<locals>.")[-1]
                         yield self.finding(
                             ctx,
                             call.node,
-                            f"`{display(ref)}` (a non-reentrant Lock) is held while calling `{name}()`, "
+                            f"`{display(key)}` (a non-reentrant Lock) is held while calling `{short}()`, "
                             f"which acquires it again at line {ctx.span(take.node).line}: the thread deadlocks on itself",
-                            function=fn.qualname if fn.qualname != MODULE else None,
+                            function=name if name != MODULE else None,
                         )
 
 
