@@ -94,15 +94,32 @@ class BlockingCallUnderLock(Rule):
 
 
 def _released(ctx: RuleContext, model, function: str) -> set[str]:
-    return {
-        "".join(ctx.code(c.node.func.value).split())
-        for c in model.functions[function].calls
-        if c.attr == "release" and isinstance(c.node.func, cst.Attribute)
-    }
+    """Locks released in a ``finally:`` block of ``function`` (a critical section, not a gate)."""
+    info = model.functions[function]
+    finder = _FinallyReleases()
+    info.node.visit(finder)
+    return {"".join(ctx.code(node.func.value).split()) for node in finder.calls}
+
+
+class _FinallyReleases(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.depth = 0
+        self.calls: list[cst.Call] = []
+
+    def visit_Finally(self, node: cst.Finally) -> None:
+        self.depth += 1
+
+    def leave_Finally(self, original_node: cst.Finally) -> None:
+        self.depth -= 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.depth and isinstance(node.func, cst.Attribute) and node.func.attr.value == "release":
+            self.calls.append(node)
 
 
 def _region(ctx: RuleContext, held: HeldLock, released: set[str]) -> bool:
-    """A ``with`` block, or an ``acquire()`` the same function releases (not a lock used as a signal)."""
+    """A ``with`` block, or ``acquire()`` with its ``release()`` in ``finally:``. A lock taken
+    bare and released elsewhere or later is used as a gate between threads, not a critical section."""
     if held.via == "with" or not _is_acquire(held):
         return True
     return "".join(ctx.code(held.node.func.value).split()) in released
