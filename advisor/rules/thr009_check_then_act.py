@@ -20,7 +20,7 @@ class _Check:
     ref: str
     shape: str  # "absent" (k not in X) | "present" (k in X) | "nonempty" (X / not q.empty())
     key: str | None
-    body: cst.CSTNode
+    body: tuple[cst.CSTNode, ...]
 
 
 class CheckThenAct(Rule):
@@ -68,8 +68,8 @@ class CheckThenAct(Rule):
                 continue
             if not model.contexts.get(fn.qualname):
                 continue
-            for stmt in _conditionals(fn.node):
-                for check in _checks(model, ctx, stmt):
+            for stmt, rest in _conditionals(fn.node):
+                for check in _checks(model, ctx, stmt, rest):
                     finding = self._judge(ctx, model, fn, check)
                     if finding is not None:
                         yield finding
@@ -100,13 +100,19 @@ class CheckThenAct(Rule):
 
 class _Conditionals(cst.CSTVisitor):
     def __init__(self) -> None:
-        self.found: list[cst.If | cst.While] = []
+        self.found: list[tuple[cst.If | cst.While, tuple[cst.CSTNode, ...]]] = []
+        self.rest: dict[int, tuple[cst.CSTNode, ...]] = {}
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        body = tuple(node.body)
+        for i, stmt in enumerate(body):
+            self.rest[id(stmt)] = body[i + 1 :]
 
     def visit_If(self, node: cst.If) -> None:
-        self.found.append(node)
+        self.found.append((node, self.rest.get(id(node), ())))
 
     def visit_While(self, node: cst.While) -> None:
-        self.found.append(node)
+        self.found.append((node, ()))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False
@@ -118,12 +124,23 @@ class _Conditionals(cst.CSTVisitor):
         return False
 
 
-def _conditionals(node: cst.CSTNode) -> list[cst.If | cst.While]:
+def _conditionals(node: cst.CSTNode) -> list[tuple[cst.If | cst.While, tuple[cst.CSTNode, ...]]]:
     visitor = _Conditionals()
     body = getattr(node, "body", None)
     if body is not None:
         body.visit(visitor)
     return visitor.found
+
+
+def _exits(body: cst.BaseSuite) -> bool:
+    """The block always leaves: its last statement is ``return``, ``raise``, ``continue`` or ``break``."""
+    stmts = body.body if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)) else ()
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        last = last.body[-1]
+    return isinstance(last, (cst.Return, cst.Raise, cst.Continue, cst.Break))
 
 
 def _parts(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, bool]]:
@@ -142,7 +159,7 @@ def _parts_single(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression
     yield test, True
 
 
-def _checks(model: ModuleModel, ctx: RuleContext, stmt: cst.If | cst.While) -> Iterator[_Check]:
+def _checks(model: ModuleModel, ctx: RuleContext, stmt: cst.If | cst.While, rest: tuple[cst.CSTNode, ...]) -> Iterator[_Check]:
     for part, polarity in _parts(stmt.test):
         if isinstance(part, cst.Comparison) and len(part.comparisons) == 1:
             op = part.comparisons[0].operator
@@ -155,20 +172,22 @@ def _checks(model: ModuleModel, ctx: RuleContext, stmt: cst.If | cst.While) -> I
                 key = _text(ctx, part.left)
                 if isinstance(stmt, cst.If):
                     if absent:
-                        yield _Check(container, ref, "absent", key, stmt.body)
-                    elif stmt.orelse is not None and isinstance(stmt.orelse, cst.Else):
-                        yield _Check(container, ref, "absent", key, stmt.orelse.body)
-                    if not absent:
-                        yield _Check(container, ref, "present", key, stmt.body)
+                        yield _Check(container, ref, "absent", key, (stmt.body,))
+                    else:
+                        yield _Check(container, ref, "present", key, (stmt.body,))
+                        if stmt.orelse is not None and isinstance(stmt.orelse, cst.Else):
+                            yield _Check(container, ref, "absent", key, (stmt.orelse.body,))
+                        elif stmt.orelse is None and rest and _exits(stmt.body):
+                            yield _Check(container, ref, "absent", key, rest)
             continue
         if not polarity:
             sized = _emptiness(model, part)
             if sized is not None:
-                yield _Check(sized[0], sized[1], "nonempty", None, stmt.body)
+                yield _Check(sized[0], sized[1], "nonempty", None, (stmt.body,))
             continue
         sized = _sized(model, part)
         if sized is not None:
-            yield _Check(sized[0], sized[1], "nonempty", None, stmt.body)
+            yield _Check(sized[0], sized[1], "nonempty", None, (stmt.body,))
 
 
 def _shared_ref(model: ModuleModel, expr: cst.BaseExpression) -> str | None:
@@ -249,7 +268,8 @@ class _Acts(cst.CSTVisitor):
 
 def _action(model: ModuleModel, ctx: RuleContext, check: _Check) -> tuple[cst.CSTNode, tuple, str] | None:
     acts = _Acts()
-    check.body.visit(acts)
+    for node in check.body:
+        node.visit(acts)
     if check.shape in ("absent", "present"):
         want_del = check.shape == "present"
         for sub, is_del in acts.subscripts:

@@ -175,6 +175,15 @@ def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool, boo
         test, negated = test.expression, True
     if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
         comp = test.comparisons[0]
+        left = test.left
+        if (
+            isinstance(left, cst.Call)
+            and isinstance(left.func, cst.Name)
+            and left.func.value == "len"
+            and len(left.args) == 1
+            and isinstance(left.args[0].value, (cst.Name, cst.Attribute))
+        ):
+            return left.args[0].value, False, negated, True
         if isinstance(comp.operator, (cst.Is, cst.IsNot, cst.Equal, cst.NotEqual)) and isinstance(
             comp.comparator, (cst.Name, cst.Integer, cst.SimpleString)
         ):
