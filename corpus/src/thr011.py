@@ -558,8 +558,9 @@ def next_line():
 
 def start(stream):
     threading.Thread(target=reader, args=(stream,), daemon=True).start()
-''', """`next_line` polls the shared list every 10 ms until something appears; a `queue.Queue` does the
-same hand-off with a blocking `get()` and no polling (and is safe with several readers).""",
+''', """`next_line` polls the shared list every 10 ms until something appears, waking needlessly and
+adding latency. A `queue.Queue` does the same hand-off with a blocking `get()` and no polling, and
+is safe with several readers.""",
 fixed='''
 import queue
 import threading
