@@ -363,6 +363,7 @@ def load_model(
         if merge_adapter:
             net = net.merge_and_unload()
     net.eval()
+    parameters = sum(p.numel() for p in net.parameters())
     if quantize == "int8":
         net = quantize_int8(net)
     elif quantize not in (None, "none"):
@@ -377,7 +378,7 @@ def load_model(
         adapter_hash=ad.hash if ad else None,
         dtype=str(torch_dtype).replace("torch.", ""),
         quantize=quantize if quantize not in (None, "none") else None,
-        parameters=sum(p.numel() for p in net.parameters()),
+        parameters=parameters,
         load_seconds=round(time.perf_counter() - start, 3),
     )
     if ad is not None:
