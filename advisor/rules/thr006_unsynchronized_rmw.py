@@ -216,15 +216,23 @@ def _concurrent_spawns(model: ModuleModel, access: Access, entry: str) -> list[S
     return spawns
 
 
-def _multi(spawns: list[Spawn]) -> bool:
-    return len(spawns) > 1 or any(s.in_loop or s.kind == "map" for s in spawns)
+def _multi(model: ModuleModel, entry: str, spawns: list[Spawn]) -> bool:
+    """True when several threads may run ``entry`` at once. A thread re-armed from its own
+    code (a repeating ``Timer``) and threads stored in one slot (``self._thread = ...`` in
+    ``start`` and ``restart``) follow one another."""
+    if any(s.in_loop or s.kind == "map" for s in spawns):
+        return True
+    reachable = model.reachable([entry])
+    others = [s for s in spawns if s.function not in reachable]
+    slots = {s.bound_to if s.bound_to and not s.bound_to.startswith("l:") else id(s) for s in others}
+    return len(slots) > 1
 
 
 def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list[str], writers: list[Access]) -> str | None:
     """Why the state is shared between threads, or None when it may not be."""
     for entry in entries:
         spawns = _concurrent_spawns(model, access, entry)
-        if _multi(spawns):
+        if _multi(model, entry, spawns):
             line = ctx.span(spawns[0].node).line
             name = entry.split(".<locals>.")[-1]
             return f"`{name}` runs on several threads at once (started at line {line})"
