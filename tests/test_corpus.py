@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli.main import main
-from advisor.corpus.augment import augment, imports, method, normalize, rename, variants_of
+from advisor.corpus.augment import augment, executor, imports, method, normalize, rename
 from advisor.corpus.examples import CorpusError, Example, load_corpus, parse_line
 from advisor.corpus.mine import mine_paths, mine_source
 from advisor.corpus.validate import judge, known_rules, validate_corpus
@@ -185,6 +185,21 @@ def test_method_and_import_transforms():
     assert c.startswith("from threading import Thread") and "Thread(target=work" in d
     assert judge(a, b, "THR001").ok and judge(c, d, "THR001").ok
     assert method("x = f()\n\n\ndef f():\n    return 1\n", "y = 1\n", random.Random(0)) is None
+
+
+def test_threads_to_executor_transform():
+    code = (
+        "import threading\n\n\ndef work(n, out):\n    out.append(n)\n\n\ndef go(ns):\n    out = []\n"
+        "    threads = [threading.Thread(target=work, args=(n, out)) for n in ns]\n"
+        "    for t in threads:\n        t.start()\n    for t in threads:\n        t.join()\n    return out\n"
+    )
+    fixed = code.replace("    threads = [", "    out.clear()\n    threads = [")
+    a, b = executor(code, fixed, random.Random(0))
+    for text in (a, b):
+        assert "from concurrent.futures import ThreadPoolExecutor" in text
+        assert ".submit(work, n, out) for n in ns]" in text and "future.result()" in text
+        assert "t.start()" not in text
+    assert executor(code, code.replace("t.join()", "t.join(1)"), random.Random(0)) is None
 
 
 def test_augment_cli_writes_reproducible_files(tmp_path):

@@ -85,7 +85,7 @@ left alone: the analyzer (and readers) recognise synchronisation objects by them
 
 _BUILTINS = frozenset(dir(builtins))
 _CLASS_NAMES = ("Service", "Processor", "Manager", "Coordinator", "Engine", "Runner")
-TRANSFORMS = ("rename", "method", "imports")
+TRANSFORMS = ("executor", "rename", "method", "imports")
 
 
 @dataclass
@@ -486,7 +486,151 @@ def imports(code: str, fixed: str, rng: random.Random) -> tuple[str, str] | None
     return tuple(m.visit(_FromImports(name, attrs)).code for m in mods)  # type: ignore[return-value]
 
 
-_FUNCS = {"rename": rename, "method": method, "imports": imports}
+def _thread_ctor(call: cst.BaseExpression, aliases: set[str]) -> tuple[cst.BaseExpression, list[cst.Arg]] | None:
+    """``Thread(target=f, args=(a, b))`` -> (f, [a, b]) when nothing else is passed."""
+    if not isinstance(call, cst.Call):
+        return None
+    func = call.func
+    name = func.value if isinstance(func, cst.Name) else (
+        f"{func.value.value}.{func.attr.value}" if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) else None
+    )
+    if name not in aliases:
+        return None
+    target, args = None, []
+    for arg in call.args:
+        key = arg.keyword.value if arg.keyword else None
+        if key == "target":
+            target = arg.value
+        elif key == "args" and isinstance(arg.value, cst.Tuple):
+            args = [cst.Arg(el.value) for el in arg.value.elements if not isinstance(el, cst.StarredElement)]
+            if len(args) != len(arg.value.elements):
+                return None
+        else:
+            return None
+    if target is None or isinstance(target, cst.Call):
+        return None
+    return target, args
+
+
+def _loop_over(stmt: cst.BaseStatement, seq: str, method: str) -> bool:
+    """``for x in seq: x.method()`` with nothing else in the body."""
+    if not (isinstance(stmt, cst.For) and isinstance(stmt.target, cst.Name) and isinstance(stmt.iter, cst.Name)):
+        return False
+    if stmt.iter.value != seq or stmt.orelse is not None or not isinstance(stmt.body, cst.IndentedBlock):
+        return False
+    body = stmt.body.body
+    if len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine) or len(body[0].body) != 1:
+        return False
+    expr = body[0].body[0]
+    return (
+        isinstance(expr, cst.Expr)
+        and isinstance(expr.value, cst.Call)
+        and not expr.value.args
+        and isinstance(expr.value.func, cst.Attribute)
+        and isinstance(expr.value.func.value, cst.Name)
+        and expr.value.func.value.value == stmt.target.value
+        and expr.value.func.attr.value == method
+    )
+
+
+class _ThreadsToPool(cst.CSTTransformer):
+    """``threads = [Thread(target=f, args=(x,)) for x in xs]`` + start loop + join loop ->
+    ``with ThreadPoolExecutor() as pool:`` submitting ``f`` and waiting on every result."""
+
+    def __init__(self, aliases: set[str], pool: str) -> None:
+        self.aliases = aliases
+        self.pool = pool
+        self.count = 0
+
+    def _rewrite(self, body: tuple) -> list:
+        out = list(body)
+        i = 0
+        while i + 2 < len(out):
+            first = out[i]
+            if isinstance(first, cst.SimpleStatementLine) and len(first.body) == 1 and isinstance(first.body[0], cst.Assign):
+                assign = first.body[0]
+                target = assign.targets[0].target if len(assign.targets) == 1 else None
+                comp = assign.value
+                if isinstance(target, cst.Name) and isinstance(comp, cst.ListComp) and comp.for_in.inner_for_in is None:
+                    parsed = _thread_ctor(comp.elt, self.aliases)
+                    if parsed and _loop_over(out[i + 1], target.value, "start") and _loop_over(out[i + 2], target.value, "join"):
+                        fn, args = parsed
+                        submit = cst.Call(
+                            cst.Attribute(cst.Name(self.pool), cst.Name("submit")), [cst.Arg(fn), *args]
+                        )
+                        futures = cst.parse_statement("futures = []")
+                        futures = futures.with_changes(body=[cst.Assign(
+                            [cst.AssignTarget(cst.Name("futures"))], comp.with_changes(elt=submit)
+                        )])
+                        wait = cst.parse_statement("for future in futures:\n    future.result()\n")
+                        block = cst.With(
+                            items=[cst.WithItem(
+                                cst.Call(cst.Name("ThreadPoolExecutor")),
+                                asname=cst.AsName(cst.Name(self.pool)),
+                            )],
+                            body=cst.IndentedBlock([futures, wait]),
+                            leading_lines=first.leading_lines,
+                        )
+                        out[i:i + 3] = [block]
+                        self.count += 1
+            i += 1
+        return out
+
+    def leave_IndentedBlock(self, original, updated):
+        return updated.with_changes(body=self._rewrite(updated.body))
+
+
+def _thread_aliases(module: cst.Module) -> set[str]:
+    aliases: set[str] = set()
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Import):
+                for a in small.names:
+                    if isinstance(a.name, cst.Name) and a.name.value == "threading":
+                        aliases.add(f"{a.asname.name.value if a.asname else 'threading'}.Thread")
+            elif isinstance(small, cst.ImportFrom) and isinstance(small.module, cst.Name) and small.module.value == "threading":
+                if not isinstance(small.names, cst.ImportStar):
+                    for a in small.names:
+                        if isinstance(a.name, cst.Name) and a.name.value == "Thread":
+                            aliases.add(a.asname.name.value if a.asname else "Thread")
+    return aliases
+
+
+def _add_executor_import(module: cst.Module) -> cst.Module:
+    line = cst.parse_statement("from concurrent.futures import ThreadPoolExecutor\n")
+    body = list(module.body)
+    last_import = -1
+    for i, stmt in enumerate(body):
+        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+            last_import = i
+    body.insert(last_import + 1, line)
+    return module.with_changes(body=body)
+
+
+def executor(code: str, fixed: str, rng: random.Random) -> tuple[str, str] | None:
+    """Start-and-join loops over a list of ``Thread`` objects become a ``ThreadPoolExecutor``
+    whose futures are all waited on (same work, same waiting, errors now propagate)."""
+    if "ThreadPoolExecutor" in code or "ThreadPoolExecutor" in fixed:
+        return None
+    pool = rng.choice(("pool", "executor", "workers_pool"))
+    out = []
+    counts = []
+    for src in (code, fixed):
+        module = cst.parse_module(src)
+        if pool in src or "futures" in src or "future" in src:
+            return None
+        tr = _ThreadsToPool(_thread_aliases(module), pool)
+        new = module.visit(tr)
+        counts.append(tr.count)
+        out.append(_add_executor_import(new).code if tr.count else src)
+    if counts[0] == 0 or counts[0] != counts[1]:
+        return None
+    return out[0], out[1]
+
+
+_FUNCS = {"rename": rename, "method": method, "imports": imports, "executor": executor}
 
 
 # -- driver -------------------------------------------------------------------------------
