@@ -153,15 +153,17 @@ def _is_write(call: Call) -> bool:
 
 
 def _joined(model: ModuleModel, spawn: Spawn) -> bool:
-    refs = {ref for ref, s in model.thread_vars.items() if s is spawn}
-    if spawn.bound_to:
-        refs.add(spawn.bound_to)
+    """A thread-style ``join()`` anywhere in the module (the thread object may be returned or stored
+    under another name before it is joined)."""
     for call in model.calls:
-        if call.attr == "join" and not [a for a in call.node.args if a.keyword is None and not isinstance(a.value, (cst.Integer, cst.Float))]:
-            if call.receiver in refs or (spawn.kind == "subclass" and call.receiver in model.thread_vars):
-                return True
-            if call.receiver is None and spawn.bound_to is None and spawn.kind == "subclass":
-                return True
+        if call.attr != "join":
+            continue
+        positional = [a.value for a in call.node.args if a.keyword is None]
+        if call.receiver in model.thread_vars or not positional:
+            return True
+        value = positional[0]
+        if isinstance(value, (cst.Integer, cst.Float)) or (isinstance(value, cst.Name) and "timeout" in value.value.lower()):
+            return True
     return False
 
 

@@ -76,8 +76,12 @@ class IteratingSharedContainer(Rule):
                 continue
             if model.primitive_kind(acc.ref) or acc.ref in model.types:
                 continue
+            if _joins_or_forked(model, acc.function) or model.functions[acc.function].is_async:
+                continue
             held = model.effective_held(acc.function, acc.held)
             for mut in mutations[acc.ref]:
+                if model.functions[mut.function].is_async:
+                    continue
                 mheld = model.effective_held(mut.function, mut.held)
                 if held and mheld:
                     continue
@@ -105,6 +109,24 @@ def _is_mutation(model: ModuleModel, acc: Access) -> bool:
     if acc.kind == "item-rmw" and acc.statement is not None:
         return any(isinstance(s, cst.Assign) for s in acc.statement.body)
     return False
+
+
+def _joins_or_forked(model: ModuleModel, function: str) -> bool:
+    """Iterations in code that first waits for threads, or that runs in a forked child."""
+    fn = model.functions[function]
+    if "fork" in fn.name.lower():
+        return True
+    return any(c.attr == "join" and _thread_join(model, c) for c in fn.calls)
+
+
+def _thread_join(model: ModuleModel, call) -> bool:
+    positional = [a.value for a in call.node.args if a.keyword is None]
+    if call.receiver in model.thread_vars or not positional:
+        return True
+    value = positional[0]
+    return isinstance(value, (cst.Integer, cst.Float)) or (
+        isinstance(value, cst.Name) and "timeout" in value.value.lower()
+    )
 
 
 def _long_running_entries(model: ModuleModel) -> set[str]:
