@@ -13,7 +13,7 @@ class AcquireWithoutReleaseGuarantee(Rule):
     """
     ## What it does
     Flags `lock.acquire()` whose matching `lock.release()` in the same function is not
-    in a `finally` block (nor in an `except` that catches everything), so an exception
+    in a `finally` block (nor in a bare `except:` or `except Exception:`), so an exception
     raised between the two skips the release.
 
     Functions that only acquire (such as `__enter__`, or helpers that return holding the
@@ -258,7 +258,7 @@ class _CallFinder(cst.CSTVisitor):
 def _catches_all(handler: cst.ExceptHandler) -> bool:
     from ..analysis.extract import dotted
 
-    return handler.type is None or dotted(handler.type) in ("BaseException", "builtins.BaseException")
+    return handler.type is None or dotted(handler.type) in ("BaseException", "Exception")
 
 
 def _try_releases(stmt: cst.CSTNode, key: str) -> bool:
