@@ -68,8 +68,8 @@ class ConditionWaitNotInLoop(Rule):
                 continue
             guard = _if_guard(call, parents)
             timed = bool(call.node.args)
-            if timed and guard is None:
-                continue  # a timed wait used as an interruptible sleep
+            if timed and (guard is None or call.in_while):
+                continue  # a timed wait used as an interruptible sleep, or a polling loop
             fix = None
             if guard is not None and not timed:
                 start = ctx.span(guard)
