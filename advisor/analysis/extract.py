@@ -913,7 +913,11 @@ def _spawn_of(builder: ModelBuilder, call: Call) -> Spawn | None:
         if expr is None:
             return ()
         if isinstance(expr, (cst.Name, cst.Attribute)):
-            return _resolve_target_names(model, builder.target_info.get(id(expr), []))
+            names = builder.target_info.get(id(expr), [])
+            found = _resolve_target_names(model, names)
+            if not found and not names and isinstance(expr, cst.Attribute):
+                found = _unique_method(model, expr.attr.value)
+            return found
         return _target_functions(builder, expr)
 
     if kind == "thread":
@@ -960,6 +964,15 @@ def _spawn_of(builder: ModelBuilder, call: Call) -> Spawn | None:
         expr = target.value if target else None
         return Spawn(call.attr, node, call.function, expr, targets(expr), None, in_loop, certain=certain, executor=call.receiver)
     return None
+
+
+def _unique_method(model: ModuleModel, name: str) -> tuple[str, ...]:
+    """``obj.name`` with ``obj`` of unknown type: the method, when exactly one class of
+    the module defines ``name`` (``Thread(target=account.deposit)``)."""
+    if name.startswith("__"):
+        return ()
+    found = {info.methods[name] for info in model.classes.values() if name in info.methods}
+    return (found.pop(),) if len(found) == 1 else ()
 
 
 def _propagate_thread_vars(builder: ModelBuilder) -> None:

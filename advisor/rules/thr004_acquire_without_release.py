@@ -13,7 +13,7 @@ class AcquireWithoutReleaseGuarantee(Rule):
     """
     ## What it does
     Flags `lock.acquire()` whose matching `lock.release()` in the same function is not
-    in a `finally` block (nor in a bare `except:` or `except Exception:`), so an exception
+    in a `finally` block (nor in an `except` catching everything), so an exception
     raised between the two skips the release.
 
     Functions that only acquire (such as `__enter__`, or helpers that return holding the
@@ -255,18 +255,22 @@ class _CallFinder(cst.CSTVisitor):
             self.found.append(node)
 
 
-def _catches_all(handler: cst.ExceptHandler) -> bool:
+def _catches(handler: cst.ExceptHandler, names: tuple[str, ...]) -> bool:
     from ..analysis.extract import dotted
 
-    return handler.type is None or dotted(handler.type) in ("BaseException", "Exception")
+    return handler.type is None or dotted(handler.type) in names
 
 
-def _try_releases(stmt: cst.CSTNode, key: str) -> bool:
+def _try_releases(stmt: cst.CSTNode, key: str, hand_back: bool = False) -> bool:
+    """True when ``stmt`` is a ``try`` releasing the lock in ``finally`` or in a handler
+    catching everything; ``except Exception`` also counts when the lock is otherwise
+    handed back to the caller (``hand_back``): a set-up step that cleans up on failure."""
     if not isinstance(stmt, cst.Try):
         return False
     if stmt.finalbody is not None and _releases(stmt.finalbody, key):
         return True
-    return any(_catches_all(h) and _releases(h, key) for h in stmt.handlers)
+    names = ("BaseException", "Exception") if hand_back else ("BaseException",)
+    return any(_catches(h, names) and _releases(h, key) for h in stmt.handlers)
 
 
 def _block_body(node: cst.CSTNode) -> tuple | None:
@@ -293,8 +297,10 @@ def _guaranteed(call: cst.Call, key: str, parents: dict[int, cst.CSTNode]) -> bo
         body = _block_body(parent)
         if body is not None:
             index = next(i for i, s in enumerate(body) if s is child)
-            if any(_try_releases(s, key) for s in body[index + 1:]):
-                return True
+            rest = body[index + 1:]
+            for k, stmt in enumerate(rest):
+                if _try_releases(stmt, key, hand_back=not any(_releases(r, key) for r in rest[k + 1:])):
+                    return True
         if isinstance(parent, (cst.FunctionDef, cst.Lambda)):
             break
     return False
