@@ -5,24 +5,74 @@ from __future__ import annotations
 import os
 import re
 import sys
+import types
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import libcst as cst
-
-from .analysis.extract import build_model
-from .analysis.positions import Positions
 from .analysis.source import SourceError, decode_source, read_source
 from .config import Settings
-from .rules import Finding, RuleContext, select_rules
+from .rules import Finding
 from .rules import matches as code_matches
 
-PREFILTER = re.compile(
-    r"thread|lock|mutex|semaphore|condition|barrier|executor|queue|fork|_cv\b|\bcv\b|cond\b|sem\b|pool",
-    re.IGNORECASE,
+_WORDS = (
+    r"thread|acquire|submit|executor|pool|queue|fork|semaphore|barrier|mutex"
+    r"|(?<![bc])lock|(?<![a-z0-9])(?:mtx|cv|cond(?:ition)?|sem)(?![a-z0-9])"
 )
-"""A file none of these words appears in cannot give a finding: it is not parsed."""
+
+
+class _Prefilter:
+    """Words every threading construct the model recognises contains (its names, the lock-like
+    names of ``extract.LOCKISH``, executor ``submit``/``map``). A file none of them appears in
+    cannot give a finding and is not parsed.
+
+    ``pattern`` is the definition; ``search`` finds the same files with plain substring scans,
+    several times faster than the regex on large trees."""
+
+    pattern = re.compile(_WORDS + r"|(?<![a-z0-9_])(?:ex|exe|tpe)\.map(?![a-z0-9_])", re.IGNORECASE)
+    _plain = ("thread", "acquire", "submit", "executor", "pool", "queue", "fork", "semaphore", "barrier", "mutex")
+    _segments = ("cv", "mtx", "cond", "condition", "sem")
+    _maps = ("ex.map", "exe.map", "tpe.map")
+
+    def search(self, text: str) -> bool:
+        low = text.lower()
+        if any(word in low for word in self._plain):
+            return True
+        i = low.find("lock")
+        while i != -1:
+            if i == 0 or low[i - 1] not in "bc":
+                return True
+            i = low.find("lock", i + 4)
+        return _bounded(low, self._segments, True) or _bounded(low, self._maps, False)
+
+
+def _bounded(low: str, words: tuple[str, ...], underscore_splits: bool) -> bool:
+    """Whether one of ``words`` occurs in ``low`` as a whole word: no ASCII letter or digit
+    (nor ``_``, unless ``underscore_splits``) right before or after it."""
+    for word in words:
+        i = low.find(word)
+        while i != -1:
+            j = i + len(word)
+            before = low[i - 1] if i else " "
+            after = low[j] if j < len(low) else " "
+            if not _inside_word(before, underscore_splits) and not _inside_word(after, underscore_splits):
+                return True
+            i = low.find(word, i + 1)
+    return False
+
+
+def _inside_word(ch: str, underscore_splits: bool) -> bool:
+    return (ch.isascii() and ch.isalnum()) or (ch == "_" and not underscore_splits)
+
+
+PREFILTER = _Prefilter()
+
+_NAME_FILTER = re.compile(_WORDS, re.IGNORECASE)
+_SHORT_EXECUTORS = frozenset({"ex", "exe", "tpe"})
+_TOO_DEEP = ("too many nested", "too many levels of indentation", "too many statically nested")
+MAX_BRACKET_DEPTH = 200
+"""Python itself refuses deeper bracket nesting; libcst's native parser can crash on it."""
 
 _SUPPRESS = re.compile(r"#\s*(?:advisor:\s*ignore\[([^\]]*)\]|noqa:\s*([A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))", re.I)
 
@@ -44,6 +94,23 @@ class FileResult:
     errors: list[FileError] = field(default_factory=list)
     parsed: bool = False
 
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "parsed": self.parsed,
+            "findings": [{**f.to_dict(), "context": f.context} for f in self.findings],
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FileResult":
+        return cls(
+            data["path"],
+            [Finding.from_dict(f) for f in data["findings"]],
+            [FileError(e["path"], e["line"], e["message"]) for e in data["errors"]],
+            bool(data["parsed"]),
+        )
+
 
 def suppressions(source: str) -> dict[int, tuple[str, ...]]:
     """Line number -> codes suppressed on that line."""
@@ -62,17 +129,84 @@ def suppressions(source: str) -> dict[int, tuple[str, ...]]:
     return out
 
 
-def _syntax_error(exc: cst.ParserSyntaxError) -> tuple[int, str]:
+def _syntax_error(exc) -> tuple[int, str]:
     message = str(exc.message).strip().splitlines()[0] if exc.message else "invalid syntax"
     return exc.raw_line, f"syntax error: {message} (line {exc.raw_line}, column {exc.raw_column + 1})"
 
 
-def check_source(source: str, path: str, settings: Settings | None = None) -> FileResult:
-    """Analyse one file's text. Never raises for bad input: problems become ``errors``."""
+def _code_names(code: types.CodeType, out: set[str]) -> set[str]:
+    out.update(code.co_names, code.co_varnames, code.co_cellvars, code.co_freevars)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _code_names(const, out)
+    return out
+
+
+def bracket_depth(source: str) -> int:
+    """Deepest nesting of ``([{`` in ``source`` (strings and comments included: an upper bound)."""
+    depth = deepest = 0
+    for m in re.finditer(r"[(\[{]|[)\]}]", source):
+        if m.group() in "([{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif depth:
+            depth -= 1
+    return deepest
+
+
+def screen(source: str) -> tuple[str, int | None, str]:
+    """Second, exact prefilter: compile ``source`` with Python's own (C) compiler and look at
+    the names the code uses, strings and comments left out.
+
+    Returns ``("skip", ...)`` when no name can belong to a threading construct, ``("error",
+    line, reason)`` for nesting too deep to analyse safely, else ``("parse", ...)``: libcst
+    parses it (which also reports ordinary syntax errors, with its own message)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = compile(source, "<advisor>", "exec", dont_inherit=True, optimize=0)
+    except SyntaxError as exc:
+        message = str(exc.msg) if getattr(exc, "msg", None) else str(exc)
+        if any(marker in message for marker in _TOO_DEEP):
+            return "error", exc.lineno, f"too deeply nested to analyse: {message}"
+        if bracket_depth(source) > MAX_BRACKET_DEPTH:
+            return "error", None, f"too deeply nested to analyse: brackets nested deeper than {MAX_BRACKET_DEPTH}"
+        return "parse", None, ""
+    except (RecursionError, MemoryError):
+        return "error", None, "too deeply nested to analyse: Python's own parser gives up"
+    except ValueError:
+        return "parse", None, ""
+    names = _code_names(code, set())
+    if _NAME_FILTER.search("\n".join(names)) or (names & _SHORT_EXECUTORS and "map" in names):
+        return "parse", None, ""
+    return "skip", None, ""
+
+
+def check_source(source: str, path: str, settings: Settings | None = None, *, prefilter: bool = True) -> FileResult:
+    """Analyse one file's text. Never raises for bad input: problems become ``errors``.
+
+    With ``prefilter=False`` every file is parsed and checked (used to test the prefilter)."""
     settings = settings or Settings()
     result = FileResult(path)
-    if not PREFILTER.search(source):
+    if prefilter and not PREFILTER.search(source):
         return result
+    verdict, line, reason = screen(source)
+    if verdict == "error":
+        result.errors.append(FileError(path, line, reason))
+        return result
+    if verdict == "skip" and prefilter:
+        return result
+    return _analyse(source, path, settings, result)
+
+
+def _analyse(source: str, path: str, settings: Settings, result: FileResult) -> FileResult:
+    import libcst as cst
+
+    from .analysis.extract import build_model
+    from .analysis.positions import Positions
+    from .rules import RuleContext, select_rules
+
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -89,10 +223,6 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> Fi
     rules = select_rules(settings.select, settings.ignore + settings.ignored_for(path))
     try:
         model = build_model(module, path)
-        ctx = RuleContext(path, source, model, Positions(module))
-        findings: list[Finding] = []
-        for rule in rules:
-            findings.extend(rule.check(ctx))
     except RecursionError:
         result.errors.append(FileError(path, None, "too deeply nested to analyse"))
         return result
@@ -101,6 +231,17 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> Fi
             FileError(path, None, f"internal error while analysing: {type(exc).__name__}: {exc}")
         )
         return result
+    ctx = RuleContext(path, source, model, Positions(module))
+    findings: list[Finding] = []
+    for rule in rules:
+        try:
+            findings.extend(rule.check(ctx))
+        except RecursionError:
+            result.errors.append(FileError(path, None, f"too deeply nested for {rule.code} to analyse"))
+        except Exception as exc:
+            result.errors.append(
+                FileError(path, None, f"internal error in {rule.code}: {type(exc).__name__}: {exc}")
+            )
     suppressed = suppressions(source)
     kept = []
     for f in findings:
@@ -148,13 +289,16 @@ def discover(paths: Iterable[str], settings: Settings) -> Iterator[str | FileErr
             yield FileError(raw, None, "no such file or directory")
             continue
         if p.is_dir():
+            # Below a directory that is not excluded, only user patterns can exclude a .py file
+            # (the default patterns name directories), so the per-file check is skipped without them.
+            check_files = bool(settings.exclude) or settings.is_excluded(raw)
             for root, dirs, files in os.walk(raw, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not settings.is_excluded(os.path.join(root, d)))
                 for name in sorted(files):
                     if not name.endswith(".py"):
                         continue
                     full = os.path.join(root, name)
-                    if settings.is_excluded(full):
+                    if check_files and settings.is_excluded(full):
                         continue
                     key = os.path.normpath(full)
                     if key not in seen:

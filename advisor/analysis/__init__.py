@@ -1,9 +1,13 @@
 """Parsing and the threading model. Never imports torch or transformers."""
 
-from . import walk
-from .extract import build_model
 from .model import ModuleModel, Span
 
-walk.install()
+
+def __getattr__(name: str):
+    if name == "build_model":
+        from .extract import build_model
+
+        return build_model
+    raise AttributeError(name)
 
 __all__ = ["ModuleModel", "Span", "build_model"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from . import walk
 from .model import (
     EXECUTOR_KINDS,
     LOCK_KINDS,
@@ -29,7 +30,10 @@ from .model import (
     Spawn,
 )
 
-LOCKISH = re.compile(r"(^|_)(r?lock|mutex|mtx|cv|cond(ition)?|sem(aphore)?)($|_)|lock$", re.I)
+walk.install()
+
+LOCKISH = re.compile(r"(^|_)(r?lock|mutex|mtx|cv|cond(ition)?|sem(aphore)?)($|_)|(?<![bc])lock$", re.I)
+"""Names taken for locks (``block``/``clock`` are not)."""
 EXECUTORISH = re.compile(r"(executor|pool|^ex$|^exe$|^tpe$)", re.I)
 MUTATORS = frozenset(
     {

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-import libcst as cst
+if TYPE_CHECKING:
+    import libcst as cst
 
 MODULE = "<module>"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import stat
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,12 @@ def _has_cookie(data: bytes) -> bool:
 def read_source(path: str | Path, max_bytes: int = MAX_BYTES) -> SourceFile:
     p = Path(path)
     try:
-        size = p.stat().st_size
+        info = p.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise SourceError("is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError("not a regular file")
+        size = info.st_size
         if size > max_bytes:
             raise SourceError(f"file too large ({size} bytes > {max_bytes} limit)")
         data = p.read_bytes()

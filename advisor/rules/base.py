@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterable, Iterator
-
-import libcst as cst
+from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator
 
 from ..analysis.model import ModuleModel, Span
-from ..analysis.positions import Positions
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from ..analysis.positions import Positions
 
 
 @dataclass(frozen=True)
