@@ -114,7 +114,7 @@ def _is_mutation(model: ModuleModel, acc: Access) -> bool:
 def _joins_or_forked(model: ModuleModel, function: str) -> bool:
     """Iterations in code that first waits for threads, or that runs in a forked child."""
     fn = model.functions[function]
-    if "fork" in fn.name.lower():
+    if "fork" in fn.name.lower() or any(c.qualname in ("os.fork", "os.forkpty", "os.fork1") for c in fn.calls):
         return True
     return any(c.attr == "join" and _thread_join(model, c) for c in fn.calls)
 
