@@ -24,7 +24,8 @@ from pathlib import Path
 from .pipeline import DataConfig, PipelineError, build_corpus_pipeline, example_finding, split_of, tensor_batch
 
 TRAINING_KEYS = ("model", "tiny", "seed", "batch_size", "grad_accum", "lr", "warmup_steps", "min_lr_ratio",
-                 "weight_decay", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "max_len", "holdout")
+                 "weight_decay", "lora_r", "lora_alpha", "lora_dropout", "lora_layers", "target_modules", "max_len",
+                 "holdout")
 """Config fields a resumed run must share with the checkpoint."""
 
 
@@ -42,7 +43,7 @@ class FinetuneConfig:
     model: str | None = _f(None, "Base model (GGUF file or safetensors dir); default: the advice model.")
     tiny: bool = _f(False, "Train a tiny random model of the same architecture (tests, benchmarks).")
     epochs: int = _f(1, "Passes over the training split.")
-    max_steps: int = _f(0, "Stop after this many optimizer steps (0: no limit).")
+    max_steps: int = _f(0, "Train this many optimizer steps, overriding --epochs (0: --epochs decides).")
     seed: int = _f(0, "Seed for LoRA init, dropout and data order.")
     batch_size: int = _f(4, "Examples per micro-batch (per process).")
     grad_accum: int = _f(2, "Micro-batches per optimizer step.")
@@ -53,6 +54,7 @@ class FinetuneConfig:
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA alpha.")
     lora_dropout: float = _f(0.05, "LoRA dropout.")
+    lora_layers: int = _f(0, "Adapt only the last N transformer layers (0: all); backward then stops there.")
     target_modules: str = _f("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "Modules to adapt (comma-separated).")
     max_len: int = _f(1024, "Longest example in tokens (longer ones are skipped and counted).")
     holdout: float = _f(0.12, "Share of examples held out for evaluation (by a hash of the id).")
@@ -63,7 +65,7 @@ class FinetuneConfig:
     threads: int = _f(0, "torch intra-op threads (0: torch's default).")
     eval_loss: bool = _f(True, "Measure held-out loss before and after training.")
     fix_rate: bool = _f(True, "Measure the held-out fix rate (generation + verification) before and after.")
-    eval_limit: int = _f(40, "At most this many held-out examples for the fix rate.")
+    eval_limit: int = _f(40, "At most this many held-out examples for eval loss and fix rate (0: all).")
     gen_tokens: int = _f(384, "Most new tokens per generated answer in the fix-rate evaluation.")
     gen_quantize: str = _f("int8", "Quantization for fix-rate generation: int8 (as advice uses) or none.")
     keep_checkpoints: bool = _f(False, "Keep the checkpoints after a successful run.")
@@ -139,7 +141,8 @@ def check_corpus(cfg: FinetuneConfig) -> CorpusInfo:
     root = Path(cfg.corpus)
     jsonl = sorted(root.glob("*.jsonl")) if root.is_dir() else [root]
     train = [ex for ex in loaded.examples if split_of(ex.id, cfg.holdout) == "train"]
-    held = [ex for ex in loaded.examples if split_of(ex.id, cfg.holdout) == "eval"]
+    held = sorted((ex for ex in loaded.examples if split_of(ex.id, cfg.holdout) == "eval"),
+                  key=lambda ex: hashlib.sha256(ex.id.encode()).hexdigest())
     if not train and not loaded.programs:
         raise FinetuneError(f"{cfg.corpus}: no training examples (corpus empty or all held out)")
     skipped = loaded.skipped + len(loaded.problems)
@@ -231,14 +234,18 @@ def eval_loss(model, tokenizer, cfg: FinetuneConfig, info: CorpusInfo, device) -
     model.eval()
     total, tokens = 0.0, 0
     with build_corpus_pipeline(data, tokenizer, tensor_batch(str(device))) as pipe, torch.no_grad():
+        seen = 0
         for batch in pipe:
+            if cfg.eval_limit and seen >= cfg.eval_limit:
+                break
+            seen += len(batch["ids"])
             labels = batch["labels"]
             n = int((labels[:, 1:] != -100).sum())
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
             total += float(out.loss) * n
             tokens += n
     model.train(was_training)
-    return {"loss": round(total / tokens, 4) if tokens else None, "tokens": tokens}
+    return {"loss": round(total / tokens, 4) if tokens else None, "tokens": tokens, "examples": seen}
 
 
 def fix_items(examples, tokenizer) -> list[tuple]:
@@ -351,9 +358,11 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
     base = load_base(cfg.model, tiny=cfg.tiny, seed=cfg.seed)
     tokenizer = base.tokenizer
     torch.manual_seed(cfg.seed)
+    n_layers = base.model.config.num_hidden_layers
+    layers = list(range(max(0, n_layers - cfg.lora_layers), n_layers)) if cfg.lora_layers else None
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=[m.strip() for m in cfg.target_modules.split(",") if m.strip()],
-                      bias="none", task_type="CAUSAL_LM")
+                      layers_to_transform=layers, bias="none", task_type="CAUSAL_LM")
     model = get_peft_model(base.model, lora).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -362,9 +371,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
 
     per_step = cfg.batch_size * cfg.grad_accum * world
     steps_per_epoch = max(1, math.ceil(len(info.train) / per_step))
-    total = cfg.epochs * steps_per_epoch
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps) if cfg.epochs else cfg.max_steps
+    total = cfg.max_steps or cfg.epochs * steps_per_epoch
     metrics: dict = {"train_examples": len(info.train), "held_out_examples": len(info.held_out),
                      "skipped_lines": info.skipped, "world_size": world, "total_steps": total}
 
@@ -388,7 +395,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
             _log(rank, f"held-out loss before: {before['eval']['loss']}")
         if cfg.fix_rate and info.held_out:
             gen = _generation_model(cfg, None, model, tokenizer)
-            before["fix"] = fix_rate(gen, info.held_out[: cfg.eval_limit], cfg.gen_tokens)
+            before["fix"] = fix_rate(gen, info.held_out[: cfg.eval_limit or None], cfg.gen_tokens)
             del gen
             _log(rank, f"fix rate before: {before['fix']['verified']}/{before['fix']['examples']}")
         state["metrics"]["before"] = before
@@ -497,7 +504,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
             _log(rank, f"held-out loss after: {after['eval']['loss']}")
         if cfg.fix_rate and info.held_out:
             gen = _generation_model(cfg, str(tmp), model, tokenizer)
-            after["fix"] = fix_rate(gen, info.held_out[: cfg.eval_limit], cfg.gen_tokens)
+            after["fix"] = fix_rate(gen, info.held_out[: cfg.eval_limit or None], cfg.gen_tokens)
             del gen
             _log(rank, f"fix rate after: {after['fix']['verified']}/{after['fix']['examples']}")
         metrics["before"] = state["metrics"].get("before", {})
