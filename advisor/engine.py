@@ -161,7 +161,8 @@ def screen(source: str) -> tuple[str, int | None, str]:
 
     Returns ``("skip", ...)`` when no name can belong to a threading construct, ``("error",
     line, reason)`` for nesting too deep to analyse safely, else ``("parse", ...)``: libcst
-    parses it (which also reports ordinary syntax errors, with its own message)."""
+    parses it. For a file Python cannot compile, ``parse`` comes with Python's syntax error:
+    reported if libcst (which knows newer grammar) cannot parse the file either."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -172,7 +173,8 @@ def screen(source: str) -> tuple[str, int | None, str]:
             return "error", exc.lineno, f"too deeply nested to analyse: {message}"
         if bracket_depth(source) > MAX_BRACKET_DEPTH:
             return "error", None, f"too deeply nested to analyse: brackets nested deeper than {MAX_BRACKET_DEPTH}"
-        return "parse", None, ""
+        where = f" (line {exc.lineno}, column {exc.offset})" if exc.lineno and exc.offset else ""
+        return "parse", exc.lineno, f"syntax error: {message}{where}"
     except (RecursionError, MemoryError):
         return "error", None, "too deeply nested to analyse: Python's own parser gives up"
     except ValueError:
@@ -197,10 +199,12 @@ def check_source(source: str, path: str, settings: Settings | None = None, *, pr
         return result
     if verdict == "skip" and prefilter:
         return result
-    return _analyse(source, path, settings, result)
+    return _analyse(source, path, settings, result, (line, reason) if reason else None)
 
 
-def _analyse(source: str, path: str, settings: Settings, result: FileResult) -> FileResult:
+def _analyse(
+    source: str, path: str, settings: Settings, result: FileResult, syntax: tuple[int | None, str] | None = None
+) -> FileResult:
     import libcst as cst
 
     from .analysis.extract import build_model
@@ -210,7 +214,7 @@ def _analyse(source: str, path: str, settings: Settings, result: FileResult) -> 
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        line, message = _syntax_error(exc)
+        line, message = syntax or _syntax_error(exc)
         result.errors.append(FileError(path, line, message))
         return result
     except RecursionError:
