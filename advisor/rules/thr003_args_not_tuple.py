@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 import libcst as cst
@@ -11,6 +12,7 @@ from .base import Edit, Finding, Fix, Rule, RuleContext
 _STRINGS = (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
 _SCALARS = (cst.Integer, cst.Float, cst.Imaginary, *_STRINGS)
 _PLAIN = (cst.Name, cst.Attribute, cst.Subscript, *_SCALARS)
+_SEQUENCE_HINT = re.compile(r"(?i)tuple|list|sequence|iterable")
 _PROCESS = frozenset({"multiprocessing.Process", "multiprocessing.context.Process"})
 
 
@@ -60,7 +62,7 @@ class ThreadArgsNotTuple(Rule):
             seen.add(id(arg))
             value = arg.value
             fn = model.functions.get(function)
-            verdict = _not_a_tuple(value, fn)
+            verdict = _not_a_tuple(value, fn, ctx.module)
             if verdict is None:
                 continue
             inner = ctx.code(value.with_changes(lpar=(), rpar=()))
@@ -82,7 +84,7 @@ class ThreadArgsNotTuple(Rule):
             )
 
 
-def _not_a_tuple(value: cst.BaseExpression, fn) -> str | None:
+def _not_a_tuple(value: cst.BaseExpression, fn, module: cst.Module) -> str | None:
     """Why ``value`` is not the tuple its author meant, or None when it may be right."""
     if isinstance(value, cst.Tuple):
         return None
@@ -91,7 +93,9 @@ def _not_a_tuple(value: cst.BaseExpression, fn) -> str | None:
         return "a string" if not parenthesised else "a parenthesised string"
     if not parenthesised or not isinstance(value, _PLAIN):
         return None
-    if isinstance(value, cst.Name) and fn is not None and _bound_to_sequence(fn.node, value.value):
+    if isinstance(value, cst.Name) and (
+        (fn is not None and _bound_to_sequence(fn.node, value.value)) or _bound_to_sequence(module, value.value)
+    ):
         return None
     return "a parenthesised single value"
 
@@ -113,3 +117,9 @@ class _SequenceBinding(cst.CSTVisitor):
             isinstance(t.target, cst.Name) and t.target.value == self.name for t in node.targets
         ):
             self.found = True
+
+    def visit_Param(self, node: cst.Param) -> None:
+        if node.name.value == self.name and node.annotation is not None:
+            text = cst.Module([]).code_for_node(node.annotation.annotation)
+            if _SEQUENCE_HINT.search(text):
+                self.found = True
