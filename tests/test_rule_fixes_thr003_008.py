@@ -80,3 +80,26 @@ def test_thr005_fix_turns_if_into_while() -> None:
     finding, new = results[0]
     assert finding.fix.applicability == "unsafe"
     assert "            while not self._jobs:\n                self._cond.wait()  # expect: THR005\n" in new
+
+
+def test_model_resolves_method_target_of_untyped_object() -> None:
+    from advisor.analysis.extract import build_model
+
+    source = (
+        "import threading, os\n"
+        "class Account:\n"
+        "    def deposit(self, n):\n"
+        "        self.balance += n\n"
+        "class Other:\n"
+        "    def run(self):\n"
+        "        pass\n"
+        "class Third:\n"
+        "    def run(self):\n"
+        "        pass\n"
+        "def go(acct, obj):\n"
+        "    threading.Thread(target=acct.deposit, args=(1,)).start()\n"
+        "    threading.Thread(target=obj.run).start()\n"
+        "    threading.Thread(target=os.sync).start()\n"
+    )
+    model = build_model(cst.parse_module(source))
+    assert set(model.thread_entries) == {"Account.deposit"}

@@ -53,6 +53,7 @@ class ConditionWaitNotInLoop(Rule):
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         model = ctx.model
         looping_callers: dict[str, bool] = {}
+        maps: dict[str, dict] = {}
         for call in model.calls:
             for callee in call.callees:
                 looping_callers[callee] = looping_callers.get(callee, True) and call.in_while
@@ -60,7 +61,9 @@ class ConditionWaitNotInLoop(Rule):
             if call.attr != "wait" or not _is_condition(model, call):
                 continue
             fn = model.functions[call.function]
-            parents = parent_map(fn.node)
+            parents = maps.get(fn.qualname)
+            if parents is None:
+                parents = maps[fn.qualname] = parent_map(fn.node)
             if fn.is_async or isinstance(parents.get(id(call.node)), cst.Await):
                 continue  # an asyncio.Condition
             loop = _loop_state(call, parents)
