@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 import libcst as cst
 
+from ..analysis.extract import dotted
 from ..analysis.model import MODULE, Access, ModuleModel, Spawn
 from .base import Finding, Rule, RuleContext
+from .thr004_acquire_without_release import ancestors, parent_map
+from .thr007_lock_order_inversion import transitive_takes
 
 WRITES = frozenset({"write", "rmw", "item-write", "item-rmw", "mutate"})
 SETUP = frozenset({MODULE, "__init__", "__new__", "__post_init__", "setUp", "setUpClass", "__enter__"})
@@ -62,6 +66,7 @@ class UnsynchronizedReadModifyWrite(Rule):
         for access in model.accesses:
             if access.kind in WRITES:
                 writers.setdefault(access.ref, []).append(access)
+        maps: dict[str, dict] = {}
         for access in model.accesses:
             if access.kind not in ("rmw", "item-rmw") or not _candidate(model, access):
                 continue
@@ -71,7 +76,7 @@ class UnsynchronizedReadModifyWrite(Rule):
             if model.effective_held(access.function, access.held):
                 continue
             reason = _sharing(ctx, model, access, entries, writers.get(access.ref, []))
-            if reason is None:
+            if reason is None or _guarded_by_call(model, access, maps):
                 continue
             stmt = access.statement
             small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
@@ -82,6 +87,35 @@ class UnsynchronizedReadModifyWrite(Rule):
                 f"`{text}` reads and writes shared `{_display(access.ref)}` without a lock; {reason}",
                 function=access.function if access.function != MODULE else None,
             )
+
+
+GUARDISH = re.compile(r"(?i)lock|mutex|guard|synchron|critical|exclusive")
+
+
+def _guarded_by_call(model: ModuleModel, access: Access, maps: dict[str, dict]) -> bool:
+    """True inside ``with self._locked():`` / ``with store.lock_for(key):``: a context
+    manager made by a call that names a lock or, in this module, takes one."""
+    fn = model.functions[access.function]
+    parents = maps.get(fn.qualname)
+    if parents is None:
+        parents = maps[fn.qualname] = parent_map(fn.node)
+    takes = None
+    for _, parent in ancestors(access.node, parents):
+        if not isinstance(parent, cst.With):
+            continue
+        for item in parent.items:
+            expr = item.item
+            if not isinstance(expr, cst.Call):
+                continue
+            name = (dotted(expr.func) or "").rsplit(".", 1)[-1]
+            if GUARDISH.search(name):
+                return True
+            call = next((c for c in fn.calls if c.node is expr), None)
+            if call is not None and call.callees:
+                takes = takes or transitive_takes(model)
+                if any(takes.get(callee) for callee in call.callees):
+                    return True
+    return False
 
 
 def _display(ref: str) -> str:
