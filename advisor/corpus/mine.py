@@ -71,6 +71,18 @@ def mine_source(text: str, path: str, min_score: int = 3, min_lines: int = 4, ma
     module = cst.parse_module(text)
     model = build_model(module, path)
     positions = Positions(module)
+    picked = []
+    for fn in model.functions.values():
+        if not isinstance(fn.node, cst.FunctionDef) or "<locals>" in fn.qualname:
+            continue
+        s = score(model, fn)
+        if s < min_score:
+            continue
+        span = positions.span(fn.node)
+        if min_lines <= span.end_line - span.line + 1 <= max_lines:
+            picked.append((fn, s, span))
+    if not picked:
+        return []
     findings = []
     ctx = RuleContext(path, text, model, positions)
     for rule in select_rules((), ()):
@@ -79,16 +91,7 @@ def mine_source(text: str, path: str, min_score: int = 3, min_lines: int = 4, ma
         except RecursionError:
             break
     out: list[Mined] = []
-    for fn in model.functions.values():
-        if not isinstance(fn.node, cst.FunctionDef) or "<locals>" in fn.qualname:
-            continue
-        s = score(model, fn)
-        if s < min_score:
-            continue
-        span = positions.span(fn.node)
-        lines = span.end_line - span.line + 1
-        if not min_lines <= lines <= max_lines:
-            continue
+    for fn, s, span in picked:
         code = module.code_for_node(fn.node).strip("\n")
         inside = [
             {"code": f.code, "line": f.span.line - span.line + 1, "message": f.message}
