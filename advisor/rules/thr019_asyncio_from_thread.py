@@ -82,7 +82,7 @@ class AsyncioFromThread(Rule):
             entries = thread_entries_of(model, fn.qualname)
             worker = bool(entries) and not (entries & own_loop)
             for call in fn.calls:
-                kind = kinds.get(call.receiver or "")
+                kind = kinds.get(call.receiver or "") or _loop_by_name(call)
                 unsafe = call.attr in UNSAFE.get(kind or "", ())
                 if worker and (unsafe or call.qualname in MODULE_UNSAFE):
                     entry = sorted(entries)[0]
@@ -108,6 +108,19 @@ class AsyncioFromThread(Rule):
             fix=fix,
             function=function_label(call.function),
         )
+
+
+LOOP_ONLY = frozenset({"call_soon", "call_later", "call_at", "create_task"})
+
+
+def _loop_by_name(call: Call) -> str | None:
+    """``x.loop.call_soon(...)``: methods only event loops have, on something named like a loop."""
+    func = call.node.func
+    if call.attr in LOOP_ONLY and isinstance(func, cst.Attribute):
+        name = last_name(func.value) or ""
+        if name.lower().endswith("loop"):
+            return "loop"
+    return None
 
 
 def _async_refs(model: ModuleModel) -> dict[str, str]:

@@ -160,7 +160,7 @@ class _BodyChecker(cst.CSTVisitor):
 
 
 class _LoopFinder(cst.CSTVisitor):
-    """Finds a loop (``for ... in range``, ``while``, or a comprehension over ``range``) doing arithmetic."""
+    """Finds a loop (``for``, ``while`` or a comprehension) doing arithmetic."""
 
     def __init__(self) -> None:
         self.depth = 0
@@ -168,7 +168,7 @@ class _LoopFinder(cst.CSTVisitor):
 
     @staticmethod
     def _range(iter_: cst.BaseExpression) -> bool:
-        return isinstance(iter_, cst.Call) and isinstance(iter_.func, cst.Name) and iter_.func.value == "range"
+        return True
 
     def visit_For(self, node: cst.For) -> None:
         self.depth += 1 if self._range(node.iter) else 0
