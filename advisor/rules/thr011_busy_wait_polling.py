@@ -56,7 +56,7 @@ class BusyWaitPolling(Rule):
                 expr, is_event, wants_truthy = flag
                 if is_event:
                     call = call_at(model, expr) if isinstance(expr, cst.Call) else None
-                    if call is None or call.receiver_kind != "Event":
+                    if call is None or call.receiver_kind != "Event" or wants_truthy is not True:
                         continue
                     name = ctx.code(expr.func.value)
                     yield self.finding(

@@ -199,7 +199,10 @@ def _comp_for_names(comp: cst.CompFor | None) -> set[str]:
 
 
 def _consumed_at_once(enclosing: list[cst.CSTNode], node: cst.CSTNode) -> bool:
-    """``pool.submit(lambda: ...).result()``: the closure runs before the loop moves on."""
+    """``pool.submit(lambda: ...).result()`` or ``await loop.run_in_executor(None, f)``: the
+    closure runs before the loop moves on."""
+    if enclosing and isinstance(enclosing[0], cst.Await):
+        return True
     if len(enclosing) >= 2:
         attr, call = enclosing[0], enclosing[1]
         if isinstance(attr, cst.Attribute) and attr.value is node and isinstance(call, cst.Call) and call.func is attr:

@@ -88,6 +88,8 @@ def _is_thread_executor(model: ModuleModel, spawn: Spawn) -> bool:
         return False
     if spawn.certain:
         return model.primitive_kind(spawn.executor) == "ThreadPoolExecutor"
+    if not any(v == "concurrent.futures" or v.startswith("concurrent.futures.") for v in model.imports.values()):
+        return False
     name = func.value.attr.value if isinstance(func.value, cst.Attribute) else getattr(func.value, "value", "")
     if spawn.kind == "map":
         return "executor" in str(name).lower()
