@@ -33,9 +33,12 @@ def write(rule, name, examples):
     stem = f"{rule.lower()}_{name.replace('-', '_')}"
     missed = [e for e in examples if e["missed"]]
     _write(OUT / f"{stem}.jsonl", rule, [e for e in examples if not e["missed"]])
+    stale = OUT / "missed" / f"{stem}.jsonl"
     if missed:
         (OUT / "missed").mkdir(exist_ok=True)
-        _write(OUT / "missed" / f"{stem}.jsonl", rule, missed)
+        _write(stale, rule, missed)
+    elif stale.exists():
+        stale.unlink()
 
 
 def _write(path, rule, examples):

@@ -124,8 +124,7 @@ def deliver(msg):
 ''', """`notify_all()` wakes every receiver thread for a single message; the first one pops it and the
 rest fall through the `if` and call `popleft()` on an empty deque, raising `IndexError`. The
 emptiness check must be repeated in a `while` loop.""",
-fix=[("            if not messages:", "            while not messages:")],
-notes="analyzer miss: `if`-guarded wait inside an outer `while True` loop is treated as looping", missed=True),
+fix=[("            if not messages:", "            while not messages:")]),
 
 ex("thr005-06", '''
 import threading
@@ -244,8 +243,7 @@ def submit(order):
 ''', """The dispatcher waits without checking whether orders are already pending: an order submitted
 while it was busy sending is notified when nobody waits, so it sits in the list until the next
 submission. Wait only while the list is empty.""",
-fix=[("            orders_cv.wait()", "            while not pending_orders:\n                orders_cv.wait()")],
-notes="analyzer miss: bare wait inside `while True` is treated as a predicate loop", missed=True),
+fix=[("            orders_cv.wait()", "            while not pending_orders:\n                orders_cv.wait()")]),
 
 ex("thr005-10", '''
 import threading
@@ -364,8 +362,7 @@ fix=[("""            config_changed.wait()
             if config.get("version", 0) == version:
                 continue
 """, """            config_changed.wait_for(lambda: config.get("version", 0) != version)
-""")],
-notes="analyzer miss: wait inside `while True` with `continue` re-check; lost notification", missed=True),
+""")]),
 
 ex("thr005-14", '''
 import threading
@@ -428,8 +425,7 @@ class PrintSpooler:
 ''', """A spurious wakeup, or a second worker that took the document first, leaves `documents` empty
 after `wait()` returns, and `pop(0)` raises `IndexError`, killing the worker thread. Replace the
 `if` with `while` so the list is re-checked under the lock.""",
-fix=[("                if not self.documents:", "                while not self.documents:")],
-notes="analyzer miss: `if`-guarded wait inside an outer `while self.running` loop", missed=True),
+fix=[("                if not self.documents:", "                while not self.documents:")]),
 ex("thr005-16", """
 import collections
 import threading

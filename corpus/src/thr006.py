@@ -205,8 +205,7 @@ def simulate(account, n):
     for t in threads:
         t.join()
     return account.balance
-''',
-notes="analyzer miss: thread target is a bound method of a parameter (`account.deposit`), type unknown", missed=True),
+'''),
 
 ex("thr006-05", '''
 import threading
@@ -462,8 +461,7 @@ and the sale writes back a value that erases it (or two sales sell the same unit
 fix=[("""    def sell(self, item, qty):
         self.stock[item] = self.stock[item] - qty""", """    def sell(self, item, qty):
         with self.lock:
-            self.stock[item] = self.stock[item] - qty""")],
-notes="analyzer miss: thread target is a bound method of a parameter (`inv.sell`)", missed=True),
+            self.stock[item] = self.stock[item] - qty""")]),
 
 ex("thr006-11", '''
 import threading
@@ -608,8 +606,7 @@ fix=[("""        self.batches = 0
                 return
             self.batches += 1
             self.pending = 0
-        self.flush()""")],
-notes="analyzer miss: method reached through an untyped parameter (`batcher.add`) from a thread", missed=True),
+        self.flush()""")]),
 
 ex("thr006-15", '''
 import threading

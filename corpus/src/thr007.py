@@ -264,8 +264,7 @@ fix=[("""        with self.blue.lock:
             with self.red.lock:
                 self.red.hp -= dmg""", """        with self.red.lock:
             with self.blue.lock:
-                self.red.hp -= dmg""")],
-notes="analyzer miss: two instances of one class share the ref `a:Player.lock`; reported as THR008 (false positive) instead", missed=True),
+                self.red.hp -= dmg""")]),
 
 ex("thr007-09", '''
 import threading

@@ -219,8 +219,7 @@ registry_lock = threading.Lock()
     with registry_lock:
         if name in registry:
             raise ValueError(f"{name} already registered")
-        registry[name] = instance""")],
-notes="analyzer miss: guard that raises, with the insert after the if", missed=True),
+        registry[name] = instance""")]),
 
 ex("thr009-07", '''
 import threading
@@ -545,8 +544,7 @@ thumbs_lock = threading.Lock()
             return thumbnails[path]
     image = render(path)
     with thumbs_lock:
-        return thumbnails.setdefault(path, image)""")],
-notes="analyzer miss: early-return lookup followed by an unguarded store", missed=True),
+        return thumbnails.setdefault(path, image)""")]),
 
 ex("thr009-16", """
 import threading

@@ -446,8 +446,7 @@ fix=[("""        self.items = []
     def wait_full(self):
         with self.cond:
             self.cond.wait_for(lambda: len(self.items) >= self.size)
-            return list(self.items)"""), ("import threading\nimport time\n", "import threading\n")],
-notes="analyzer miss: polling a comparison on shared state (`len(self.items) < self.size`)", missed=True),
+            return list(self.items)"""), ("import threading\nimport time\n", "import threading\n")]),
 
 ex("thr011-12", '''
 import threading
