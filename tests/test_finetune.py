@@ -233,12 +233,19 @@ def test_existing_checkpoints_need_resume(small_corpus, tmp_path):
 @pytest.mark.slow
 def test_ddp_two_processes_on_cpu(small_corpus, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "advisor", "finetune", str(small_corpus), "--output", str(out), "--max-steps", "2",
            "--holdout", str(HOLDOUT), "--no-fix-rate", "--no-eval-loss", "--threads", "1", *FAST]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"torchrun did not finish:\n{output}")
+    assert proc.returncode == 0, output
     meta = json.loads((out / "adapter_meta.json").read_text())
     assert meta["metrics"]["world_size"] == 2 and meta["metrics"]["steps"] == 2
     tensors = _adapter(out)
