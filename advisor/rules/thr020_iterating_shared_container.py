@@ -85,7 +85,7 @@ class IteratingSharedContainer(Rule):
                 mheld = model.effective_held(mut.function, mut.held)
                 if held and mheld:
                     continue
-                if not _concurrent(model, acc.function, mut.function, long_running):
+                if not _concurrent(model, acc.function, mut.function, long_running, acc.ref):
                     continue
                 reported.add((acc.function, acc.ref))
                 name = ctx.code(acc.node)
@@ -138,24 +138,33 @@ def _long_running_entries(model: ModuleModel) -> set[str]:
     return out
 
 
-def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str]) -> bool:
+def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str], ref: str) -> bool:
     ca = model.contexts.get(a, frozenset())
     cb = model.contexts.get(b, frozenset())
+    owner = ref[2:].split(".", 1)[0] if ref.startswith("a:") else None
+
+    def shared(*entries: str) -> bool:
+        """For instance attributes, a thread must run a method of that class (one shared ``self``)."""
+        if owner is None:
+            return True
+        return any(e != "main" and model.functions[e].class_name == owner for e in entries)
+
     for x in ca:
         for y in cb:
             if x == "main" and y == "main":
                 continue
             if x == y:
-                if model.is_multi_instance(x):
+                if model.is_multi_instance(x) and shared(x):
                     return True
                 continue
             if "main" in (x, y):
                 thread = y if x == "main" else x
                 main_side = a if x == "main" else b
-                if thread in long_running and not _only_setup(model, main_side):
+                if thread in long_running and not _only_setup(model, main_side) and shared(thread):
                     return True
                 continue
-            return True
+            if shared(x, y):
+                return True
     return False
 
 
