@@ -425,8 +425,9 @@ def collect(source, size):
     batch = Batch(size)
     threading.Thread(target=fill, args=(batch, source)).start()
     return batch.wait_full()
-''', """`wait_full` polls the list length every 50 ms; a `Condition` lets `add` notify the waiter as soon
-as the batch is full, with no polling and no unsynchronised reads of the list.""",
+''', """`wait_full` polls the list length every 50 ms, so it wakes needlessly and notices a full batch
+late. A `Condition` lets `add` notify the waiter as soon as the batch is full, with no polling and no
+unsynchronised reads of the list.""",
 fix=[("""        self.items = []
 
     def add(self, item):
