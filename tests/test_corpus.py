@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli.main import main
-from advisor.corpus.augment import augment, executor, imports, method, normalize, rename
+from advisor.corpus.augment import augment, executor, imports, method, normalize, rename, retext
 from advisor.corpus.examples import CorpusError, Example, load_corpus, parse_line
 from advisor.corpus.mine import mine_paths, mine_source
 from advisor.corpus.validate import judge, known_rules, validate_corpus
@@ -170,10 +170,11 @@ def test_rename_is_consistent_between_code_and_fixed():
     )
     fixed = code.replace("        count += 1\n", "        with lock:\n            count += 1\n").replace(
         "count = 0\n", "count = 0\nlock = threading.Lock()\n")
-    new_code, new_fixed = rename(code, fixed, random.Random(1))
+    new_code, new_fixed, names = rename(code, fixed, random.Random(1))
     assert "worker" not in new_code and "count" not in new_code
     assert new_fixed.replace("        with lock:\n            ", "        ").replace("\nlock = threading.Lock()", "") == new_code
     assert "target=" in new_code and "args=" in new_code and "threading.Thread" in new_code
+    assert retext("`count += 1` in `worker`; count words", names) == f"`{names['count']} += 1` in `{names['worker']}`; count words"
 
 
 def test_method_and_import_transforms():
@@ -181,7 +182,8 @@ def test_method_and_import_transforms():
     fixed = code.replace("t.run()", "t.start()\n    t.join()")
     a, b = method(code, fixed, random.Random(0))
     assert "class " in a and "target=self.work" in a and "def go(self):" in b
-    c, d = imports(code, fixed, random.Random(0))
+    c, d, names = imports(code, fixed, random.Random(0))
+    assert names == {"threading.Thread": "Thread"}
     assert c.startswith("from threading import Thread") and "Thread(target=work" in d
     assert judge(a, b, "THR001").ok and judge(c, d, "THR001").ok
     assert method("x = f()\n\n\ndef f():\n    return 1\n", "y = 1\n", random.Random(0)) is None

@@ -117,6 +117,18 @@ def normalize(source: str) -> str:
     return "\n".join(lines)
 
 
+def retext(text: str, mapping: dict[str, str]) -> str:
+    """Apply an identifier mapping inside the backticked code spans of prose."""
+    if not mapping or "`" not in text:
+        return text
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")(?!\w)")
+
+    def span(m: re.Match) -> str:
+        return pattern.sub(lambda n: mapping[n.group(1)], m.group(0))
+
+    return re.sub(r"`[^`]*`", span, text)
+
+
 def _digest(code: str, fixed: str) -> str:
     return hashlib.sha256((normalize(code) + "\0" + normalize(fixed)).encode()).hexdigest()
 
@@ -278,8 +290,9 @@ class _Renamer(cst.CSTTransformer):
 # -- transforms ---------------------------------------------------------------------------
 
 
-def rename(code: str, fixed: str, rng: random.Random) -> tuple[str, str] | None:
-    """Consistently swap identifier words (``fetch_all`` -> ``retrieve_all``) in both texts."""
+def rename(code: str, fixed: str, rng: random.Random) -> tuple[str, str, dict] | None:
+    """Consistently swap identifier words (``fetch_all`` -> ``retrieve_all``) in both texts;
+    also returns the old -> new names for the explanation."""
     mods = [cst.parse_module(code), cst.parse_module(fixed)]
     info = _Names()
     for m in mods:
@@ -299,8 +312,12 @@ def rename(code: str, fixed: str, rng: random.Random) -> tuple[str, str] | None:
     taken = set(mapping.values()) | set(attrs.values())
     if not mapping and not attrs or len(taken) < len(mapping) + len(set(attrs.values())):
         return None
-    out = tuple(m.visit(_Renamer(mapping, attrs)).code for m in mods)
-    return out  # type: ignore[return-value]
+    a, b = (m.visit(_Renamer(mapping, attrs)).code for m in mods)
+    text_map = dict(mapping)
+    for old, new in attrs.items():
+        text_map[f"self.{old}"] = f"self.{new}"
+        text_map[f"cls.{old}"] = f"cls.{new}"
+    return a, b, text_map
 
 
 def _module_functions(module: cst.Module) -> list[cst.FunctionDef] | None:
@@ -461,7 +478,7 @@ class _ModuleUses(cst.CSTVisitor):
             self.bare += 1
 
 
-def imports(code: str, fixed: str, rng: random.Random) -> tuple[str, str] | None:
+def imports(code: str, fixed: str, rng: random.Random) -> tuple[str, str, dict] | None:
     """Switch ``threading.X`` / ``queue.X`` / ``time.X`` to ``from ... import X``."""
     mods = [cst.parse_module(code), cst.parse_module(fixed)]
     candidates = []
@@ -483,7 +500,8 @@ def imports(code: str, fixed: str, rng: random.Random) -> tuple[str, str] | None
     if not candidates:
         return None
     name, attrs = rng.choice(candidates)
-    return tuple(m.visit(_FromImports(name, attrs)).code for m in mods)  # type: ignore[return-value]
+    a, b = (m.visit(_FromImports(name, attrs)).code for m in mods)
+    return a, b, {f"{name}.{attr}": attr for attr in attrs}
 
 
 def _thread_ctor(call: cst.BaseExpression, aliases: set[str]) -> tuple[cst.BaseExpression, list[cst.Arg]] | None:
@@ -645,13 +663,17 @@ def variants_of(ex: Example, seed: int, count: int) -> list[Variant]:
         rng.shuffle(order)
         picked = [t for t in order if rng.random() < 0.6] or order[:1]
         code, fixed, applied = ex.code, ex.fixed, []
+        explanation, notes = ex.explanation, ex.notes
         for name in sorted(picked, key=TRANSFORMS.index):
             try:
                 result = _FUNCS[name](code, fixed, rng)
             except (cst.ParserSyntaxError, RecursionError):
                 result = None
             if result is not None:
-                code, fixed = result
+                code, fixed = result[0], result[1]
+                if len(result) > 2:
+                    explanation = retext(explanation, result[2])
+                    notes = retext(notes, result[2])
                 applied.append(name)
         if not applied:
             continue
@@ -659,9 +681,9 @@ def variants_of(ex: Example, seed: int, count: int) -> list[Variant]:
             id=f"{ex.id}~{seed}.{k}",
             rule=ex.rule,
             code=code,
-            explanation=ex.explanation,
+            explanation=explanation,
             fixed=fixed,
-            notes=f"augmented from {ex.id} ({', '.join(applied)})",
+            notes=f"augmented from {ex.id} ({', '.join(applied)})" + (f"; {notes}" if notes else ""),
             path=ex.path,
             line=ex.line,
         )
