@@ -158,3 +158,16 @@ def test_corresponding_block_finds_the_fixed_function():
     assert text.startswith("@staticmethod\ndef run_all(items):")
     assert "t.start()" in text and "class Pool" not in text
     assert corresponding_block("x = 1\n", block) == "x = 1"
+
+
+def test_prompt_identity_changes_exactly_when_the_prompt_would():
+    from advisor.llm.prompts import prompt_identity
+
+    f = _finding(23)
+    block = enclosing_block(SOURCE, 23)
+    same = prompt_identity(f, block)
+    assert same == prompt_identity(_finding(23), enclosing_block(SOURCE, 23))
+    moved = enclosing_block(SOURCE.replace("t.run()\n    return inner", "t.run()  \n    return inner"), 23)
+    assert prompt_identity(f, moved) != same
+    other = _finding(16)
+    assert prompt_identity(other, enclosing_block(SOURCE, 16)) != same

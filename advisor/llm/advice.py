@@ -17,7 +17,7 @@ from typing import Sequence
 from ..output.sanitize import clean
 from .blocks import Block
 from .loader import AdapterSpec, ModelSpec, ModelUnavailable, _atomic_write, cache_dir, check_available
-from .prompts import advice_messages, finding_block, parse_answer
+from .prompts import advice_messages, finding_block, parse_answer, prompt_identity
 from .verify import Verdict, findings_of, verify_block, verify_source
 
 CACHE_VERSION = 1
@@ -58,7 +58,7 @@ class _Item:
     finding: object
     source: str
     block: Block
-    messages: list
+    identity: dict
     explain_only: bool
     key: str
     answer: str | None = None
@@ -68,8 +68,8 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOptions, messages, explain_only: bool) -> str:
-    """Cache key of one model answer."""
+def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOptions, identity, explain_only: bool) -> str:
+    """Cache key of one model answer; ``identity`` is ``prompt_identity(finding, block)``."""
     return _digest({
         "v": CACHE_VERSION,
         "model": spec.hash,
@@ -78,7 +78,7 @@ def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOpti
         "quantize": options.quantize,
         "explain_only": explain_only,
         "max_new_tokens": options.max_new_tokens,
-        "messages": messages,
+        "prompt": identity,
     })
 
 
@@ -141,9 +141,9 @@ def advise(findings: Sequence, sources: dict[str, str], options: AdviceOptions |
         if block is None:
             run.skipped.append(f"{f.path}:{f.span.line}")
             continue
-        messages = advice_messages(f, source, block)
+        identity = prompt_identity(f, block)
         explain_only = f.fix is not None
-        items.append(_Item(f, source, block, messages, explain_only, answer_key(spec, adapter, options, messages, explain_only)))
+        items.append(_Item(f, source, block, identity, explain_only, answer_key(spec, adapter, options, identity, explain_only)))
 
     todo = []
     for item in items:
@@ -185,7 +185,7 @@ def _generate(lm, todo: list[_Item], options: AdviceOptions):
     from .generate import Request, generate
     from .prompts import chat_prompt
 
-    requests = [Request(chat_prompt(lm.tokenizer, it.messages), max_new_tokens(lm.tokenizer, it, options.max_new_tokens), it.explain_only) for it in todo]
+    requests = [Request(chat_prompt(lm.tokenizer, advice_messages(it.finding, it.source, it.block)), max_new_tokens(lm.tokenizer, it, options.max_new_tokens), it.explain_only) for it in todo]
     show = options.progress if options.progress is not None else sys.stderr.isatty()
     done = [0]
 

@@ -60,6 +60,35 @@ def rule_documentation(code: str) -> str:
     return "\n\n".join(keep) if keep else doc.strip()
 
 
+PROMPT_VERSION = 1
+"""Bump when rendering changes in a way the templates and rule files do not show."""
+
+
+def _rule_file(code: str) -> Path | None:
+    from .. import rules
+
+    folder = Path(rules.__file__).parent
+    found = sorted(folder.glob(f"{code.lower()}_*.py"))
+    return found[0] if found else None
+
+
+def prompt_identity(finding, block: Block) -> dict:
+    """Everything ``advice_messages`` renders from, without importing the rules (so a
+    cached run stays cheap): template texts, the rule's module source, the finding and the
+    block. Equal identities render equal messages."""
+    import hashlib
+
+    rule_file = _rule_file(finding.code)
+    folder = str(prompts_dir())
+    return {
+        "v": PROMPT_VERSION,
+        "templates": hashlib.sha256((_read(folder, "system.txt") + "\0" + _read(folder, "advice.txt")).encode()).hexdigest(),
+        "rule": hashlib.sha256(rule_file.read_bytes()).hexdigest() if rule_file else None,
+        "finding": [finding.code, finding.name, finding.path, finding.span.line, finding.message, finding.help],
+        "block": [block.start, block.end, block.kind, block.name, block.text],
+    }
+
+
 def finding_block(finding, source: str) -> Block | None:
     """The block a suggestion for ``finding`` replaces (None if the source does not parse)."""
     return enclosing_block(source, finding.span.line, finding.span.end_line)
