@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 import libcst as cst
@@ -17,11 +18,11 @@ PURE_BUILTINS = frozenset(
 )
 RESULT_METHODS = frozenset({"append", "extend", "add", "acquire", "release"})
 ARITHMETIC = (
-    cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power,
+    cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power,
     cst.LeftShift, cst.RightShift, cst.BitAnd, cst.BitOr, cst.BitXor,
 )
 ARITHMETIC_AUG = (
-    cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign, cst.FloorDivideAssign,
+    cst.MultiplyAssign, cst.DivideAssign, cst.FloorDivideAssign,
     cst.ModuloAssign, cst.PowerAssign, cst.LeftShiftAssign, cst.RightShiftAssign, cst.BitAndAssign,
     cst.BitOrAssign, cst.BitXorAssign,
 )
@@ -92,12 +93,21 @@ def _parallel(model: ModuleModel, spawn: Spawn) -> bool:
     return False
 
 
+IO_NAMES = re.compile(
+    r"fetch|download|upload|request|send|recv|read|write|load|save|crawl|scrape|query|connect|sleep|wait|poll|http|socket|file|io$",
+    re.I,
+)
+
+
 def _pure(model: ModuleModel, name: str, memo: dict[str, bool], stack: set[str]) -> bool:
     if name in memo:
         return memo[name]
     if name in stack:
         return True
     fn = model.functions[name]
+    if IO_NAMES.search(fn.name):
+        memo[name] = False
+        return False
     stack.add(name)
     result = not fn.is_async and _pure_body(fn) and all(_pure_call(model, c, memo, stack) for c in fn.calls)
     stack.discard(name)
@@ -160,7 +170,8 @@ class _BodyChecker(cst.CSTVisitor):
 
 
 class _LoopFinder(cst.CSTVisitor):
-    """Finds a loop (``for``, ``while`` or a comprehension) doing arithmetic."""
+    """Finds real number crunching: multiplicative arithmetic in a loop, or any arithmetic in nested loops.
+    A loop that only counts (``n += 1``) is not evidence of CPU-bound work."""
 
     def __init__(self) -> None:
         self.depth = 0
@@ -202,7 +213,11 @@ class _LoopFinder(cst.CSTVisitor):
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if self.depth and isinstance(node.operator, ARITHMETIC):
             self.found = True
+        elif self.depth >= 2 and isinstance(node.operator, (cst.Add, cst.Subtract)):
+            self.found = True
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         if self.depth and isinstance(node.operator, ARITHMETIC_AUG):
+            self.found = True
+        elif self.depth >= 2 and isinstance(node.operator, (cst.AddAssign, cst.SubtractAssign)):
             self.found = True
