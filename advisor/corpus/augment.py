@@ -432,9 +432,10 @@ def method(code: str, fixed: str, rng: random.Random) -> tuple[str, str] | None:
 class _FromImports(cst.CSTTransformer):
     """``import threading`` + ``threading.X`` -> ``from threading import X`` + ``X``."""
 
-    def __init__(self, module: str, attrs: set[str]) -> None:
+    def __init__(self, module: str, attrs: set[str], imported: set[str] | None = None) -> None:
         self.module = module
         self.attrs = attrs
+        self.imported = imported if imported is not None else attrs
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
         if isinstance(updated.value, cst.Name) and updated.value.value == self.module and updated.attr.value in self.attrs:
@@ -449,7 +450,7 @@ class _FromImports(cst.CSTTransformer):
                 if isinstance(alias.name, cst.Name) and alias.name.value == self.module:
                     new_body.append(cst.ImportFrom(
                         module=cst.Name(self.module),
-                        names=[cst.ImportAlias(cst.Name(a)) for a in sorted(self.attrs)],
+                        names=[cst.ImportAlias(cst.Name(a)) for a in sorted(self.imported)],
                     ))
                     continue
             new_body.append(small)
@@ -496,11 +497,11 @@ def imports(code: str, fixed: str, rng: random.Random) -> tuple[str, str, dict] 
             continue
         if not all(f"import {name}\n" in src for src in (code, fixed)):
             continue
-        candidates.append((name, attrs))
+        candidates.append((name, attrs, [u.attrs for u in uses]))
     if not candidates:
         return None
-    name, attrs = rng.choice(candidates)
-    a, b = (m.visit(_FromImports(name, attrs)).code for m in mods)
+    name, attrs, own = rng.choice(candidates)
+    a, b = (m.visit(_FromImports(name, attrs, used)).code for m, used in zip(mods, own))
     return a, b, {f"{name}.{attr}": attr for attr in attrs}
 
 
