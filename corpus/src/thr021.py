@@ -161,7 +161,8 @@ def digits_of_fibs(ns):
         return [len(str(f.result())) for f in futures]
 ''', """`fib` is a CPU-bound Python loop (big-integer additions), and submitting it to a thread pool gives
 no speed-up under the GIL. Use a process pool, or compute serially.""",
-fix=[("from concurrent.futures import ThreadPoolExecutor", "from concurrent.futures import ProcessPoolExecutor"), ("with ThreadPoolExecutor(max_workers=4) as pool:", "with ProcessPoolExecutor(max_workers=4) as pool:")]),
+fix=[("from concurrent.futures import ThreadPoolExecutor", "from concurrent.futures import ProcessPoolExecutor"), ("with ThreadPoolExecutor(max_workers=4) as pool:", "with ProcessPoolExecutor(max_workers=4) as pool:")],
+notes="not reported since the rule requires multiplicative or nested-loop arithmetic (additive big-int loop)", missed=True),
 
 ex("thr021-06", '''
 import threading
@@ -779,6 +780,27 @@ def harmonic(n, workers=4):
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return sum(pool.map(harmonic_partial, los, [lo + step for lo in los]))
 """),
+ex("thr021-24", """
+from concurrent.futures import ThreadPoolExecutor
+
+
+def power_mod_table(base, mod, n):
+    table = []
+    value = 1
+    for _ in range(n):
+        value = (value * base) % mod
+        table.append(value)
+    return table
+
+
+def tables(bases, mod=1_000_003, n=200_000):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(power_mod_table, b, mod, n) for b in bases]
+        return [f.result() for f in futures]
+""", """Building each table is a pure-Python multiply-and-modulo loop, so the four pool threads run one at
+a time under the GIL and the pool only adds overhead. Submit the same function to a
+`ProcessPoolExecutor` to use four cores.""",
+fix=[("from concurrent.futures import ThreadPoolExecutor", "from concurrent.futures import ProcessPoolExecutor"), ("with ThreadPoolExecutor(max_workers=4) as pool:", "with ProcessPoolExecutor(max_workers=4) as pool:")]),
 ]
 
 write("THR021", "cpu-bound-threads", E)
