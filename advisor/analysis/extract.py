@@ -607,6 +607,8 @@ class ModelBuilder(cst.CSTVisitor):
             self.model.primitives[ref] = Primitive(ref, kind, qual, call, self.fn.qualname)
         elif qual in self.model.classes or qual.split(".<locals>.")[-1] in self.model.classes:
             self.model.types[ref] = self.model.classes.get(qual, self.model.classes.get(qual.split(".<locals>.")[-1])).name  # type: ignore[union-attr]
+        elif qual in self.module_classes:
+            self.model.types[ref] = qual
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
