@@ -149,14 +149,9 @@ def _parts(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, bool]
         yield from _parts(test.left)
         yield from _parts(test.right)
     elif isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        for inner, polarity in _parts_single(test.expression):
-            yield inner, not polarity
+        yield test.expression, False
     else:
         yield test, True
-
-
-def _parts_single(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, bool]]:
-    yield test, True
 
 
 def _checks(model: ModuleModel, ctx: RuleContext, stmt: cst.If | cst.While, rest: tuple[cst.CSTNode, ...]) -> Iterator[_Check]:
