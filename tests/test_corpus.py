@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -136,7 +135,7 @@ def test_missing_and_empty_corpus(tmp_path):
 def sample(real_examples):
     rules = known_rules()
     picked = [ex for ex in real_examples if ex.rule in rules]
-    return random.Random(7).sample(picked, min(12, len(picked)))
+    return random.Random(7).sample(picked, min(8, len(picked)))
 
 
 def test_augment_is_deterministic_and_revalidated(sample):
@@ -207,7 +206,8 @@ def test_threads_to_executor_transform():
 def test_augment_cli_writes_reproducible_files(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    shutil.copy(next(CORPUS.glob("thr001_*.jsonl")), src)
+    lines = next(CORPUS.glob("thr001_*.jsonl")).read_text().splitlines()[:5]
+    (src / "thr001.jsonl").write_text("\n".join(lines) + "\n")
     outs = []
     for run in ("a", "b"):
         out = tmp_path / run
