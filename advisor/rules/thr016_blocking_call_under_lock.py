@@ -73,24 +73,46 @@ class BlockingCallUnderLock(Rule):
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         model = ctx.model
         released: dict[str, set[str]] = {}
-        for call in model.calls:
-            if not call.held:
-                continue
+
+        def locks_at(call: Call) -> list[HeldLock]:
             if call.function not in released:
                 released[call.function] = _released(ctx, model, call.function)
-            locks = [h for h in call.held if _excludes(h) and _region(ctx, h, released[call.function])]
-            if not locks:
-                continue
+            return [h for h in call.held if _excludes(h) and _region(ctx, h, released[call.function])]
+
+        callers: dict[str, list[Call]] = {}
+        for call in model.calls:
+            for callee in call.callees:
+                callers.setdefault(callee, []).append(call)
+        for call in model.calls:
             what = _blocking(model, call)
             if what is None:
                 continue
-            lock = ctx.code(locks[-1].node.func.value) if _is_acquire(locks[-1]) else ctx.code(locks[-1].node)
+            locks = locks_at(call) if call.held else []
+            via = ""
+            if not locks:
+                sites = callers.get(call.function, [])
+                if not sites or call.function in model.thread_entries:
+                    continue
+                held_by_all = [locks_at(site) for site in sites if site.same_instance]
+                if len(held_by_all) != len(sites) or not all(held_by_all):
+                    continue
+                common = set.intersection(*({_lock_text(ctx, h) for h in hs} for hs in held_by_all))
+                if not common:
+                    continue
+                via = f" (every caller of `{model.functions[call.function].name}` holds it)"
+                lock = sorted(common)[0]
+            else:
+                lock = _lock_text(ctx, locks[-1])
             yield self.finding(
                 ctx,
                 call.node,
-                f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held; every thread waiting for the lock stalls with it",
+                f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held{via}; every thread waiting for the lock stalls with it",
                 function=function_label(call.function),
             )
+
+
+def _lock_text(ctx: RuleContext, held: HeldLock) -> str:
+    return ctx.code(held.node.func.value) if _is_acquire(held) else ctx.code(held.node)
 
 
 def _released(ctx: RuleContext, model, function: str) -> set[str]:
