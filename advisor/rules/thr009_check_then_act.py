@@ -156,6 +156,13 @@ def _parts(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, bool]
 
 def _checks(model: ModuleModel, ctx: RuleContext, stmt: cst.If | cst.While, rest: tuple[cst.CSTNode, ...]) -> Iterator[_Check]:
     for part, polarity in _parts(stmt.test):
+        probe = _get_probe(model, ctx, part, polarity)
+        if probe is not None and isinstance(stmt, cst.If):
+            container, ref, key, absent = probe
+            yield _Check(container, ref, "absent" if absent else "present", key, (stmt.body,))
+            if absent is False and stmt.orelse is not None and isinstance(stmt.orelse, cst.Else):
+                yield _Check(container, ref, "absent", key, (stmt.orelse.body,))
+            continue
         if isinstance(part, cst.Comparison) and len(part.comparisons) == 1:
             op = part.comparisons[0].operator
             container = part.comparisons[0].comparator
@@ -183,6 +190,35 @@ def _checks(model: ModuleModel, ctx: RuleContext, stmt: cst.If | cst.While, rest
         sized = _sized(model, part)
         if sized is not None:
             yield _Check(sized[0], sized[1], "nonempty", None, (stmt.body,))
+
+
+def _get_probe(model: ModuleModel, ctx: RuleContext, part: cst.BaseExpression, polarity: bool):
+    """``X.get(K) is None`` / ``not X.get(K)`` (absent) and their negations (present)."""
+    absent = not polarity
+    if isinstance(part, cst.Comparison) and len(part.comparisons) == 1:
+        comp = part.comparisons[0]
+        if not (isinstance(comp.comparator, cst.Name) and comp.comparator.value == "None"):
+            return None
+        if isinstance(comp.operator, cst.Is):
+            absent = polarity
+        elif isinstance(comp.operator, cst.IsNot):
+            absent = not polarity
+        else:
+            return None
+        part = part.left
+    if not (
+        isinstance(part, cst.Call)
+        and isinstance(part.func, cst.Attribute)
+        and part.func.attr.value == "get"
+        and len(part.args) == 1
+        and part.args[0].keyword is None
+    ):
+        return None
+    container = part.func.value
+    ref = _shared_ref(model, container)
+    if ref is None or model.primitive_kind(ref) is not None:
+        return None
+    return container, ref, _text(ctx, part.args[0].value), absent
 
 
 def _shared_ref(model: ModuleModel, expr: cst.BaseExpression) -> str | None:
