@@ -470,7 +470,10 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
                         bar.update(1)
                     step_loss, step_tokens, t_step = 0.0, 0, now
                     if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                        state.update(step=step, epoch=epoch, micro_in_epoch=consumed, config=cfg.to_dict())
+                        state.update(step=step, epoch=epoch, micro_in_epoch=consumed, config=cfg.to_dict(),
+                                     train_seconds=state.get("train_seconds", 0.0) + time.perf_counter() - loop_start,
+                                     data_wait_seconds=state.get("data_wait_seconds", 0.0) + wait)
+                        loop_start, wait = time.perf_counter(), 0.0
                         if rank == 0:
                             save_checkpoint(output, model, optimizer, state)
                 pipeline_report = pipe.report()
@@ -483,7 +486,8 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
     finally:
         if bar is not None:
             bar.close()
-    train_time = time.perf_counter() - loop_start
+    train_time = state.get("train_seconds", 0.0) + time.perf_counter() - loop_start
+    wait += state.get("data_wait_seconds", 0.0)
     model.eval()
     metrics.update(steps=step, epochs_started=epoch + 1, final_train_loss=state["losses"][-1] if state["losses"] else None,
                    train_seconds=round(train_time, 1), data_wait_seconds=round(wait, 3),
