@@ -16,10 +16,12 @@ from __future__ import annotations
 import linecache
 import os
 import re
+import typing
 from abc import ABC
 from types import FunctionType
 
 import libcst as cst
+from libcst import MaybeSentinel
 from libcst._metadata_dependent import MetadataDependent
 from libcst._typed_visitor import CSTTypedBaseFunctions, CSTTypedVisitorFunctions
 
@@ -104,10 +106,44 @@ def _read_order(cls: type) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+_lean: dict[type, tuple[str, ...] | None] = {}
+_PUNCTUATION_BASES = (
+    cst.BaseParenthesizableWhitespace, cst.TrailingWhitespace, cst.Newline, cst.EmptyLine, cst.Comment,
+    *_PUNCTUATION,
+)
+
+
+def lean_fields(cls: type) -> tuple[str, ...] | None:
+    """``child_fields`` less the fields whose declared type allows only whitespace, comments
+    and punctuation (visited for nothing by a visitor that has no hook for those)."""
+    try:
+        return _lean[cls]
+    except KeyError:
+        pass
+    fields = child_fields(cls)
+    if fields is not None:
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:
+            hints = {}
+        fields = tuple(name for name in fields if not _only_punctuation(hints.get(name)))
+    _lean[cls] = fields
+    return fields
+
+
+def _only_punctuation(hint) -> bool:
+    if hint is None:
+        return False
+    args = typing.get_args(hint)
+    if args:
+        return all(_only_punctuation(a) for a in args if a is not type(None) and a is not MaybeSentinel)
+    return isinstance(hint, type) and issubclass(hint, _PUNCTUATION_BASES)
+
+
 class _Plan:
     """How to drive one visitor class: direct hook functions, or its generic ``on_*``."""
 
-    __slots__ = ("generic", "hooks", "skip", "visit", "leave", "handled")
+    __slots__ = ("generic", "hooks", "skip", "handled", "lean", "table")
 
     def __init__(self, visitor_cls: type) -> None:
         own: set[str] = set()
@@ -125,23 +161,26 @@ class _Plan:
             self.skip: frozenset[type] = frozenset()
         else:
             self.skip = _WHITESPACE | frozenset(c for c in _TRIVIA if c.__name__ not in self.handled)
-        self.visit: dict[type, object] = {}
-        self.leave: dict[type, object] = {}
+        punctuation = {c.__name__ for c in _WHITESPACE | _PUNCTUATION}
+        self.lean = not self.generic and not self.hooks and not (self.handled & punctuation)
+        self.table: dict[type, tuple] = {}
         for name in own:
             value = getattr(visitor_cls, name, None)
             if name.startswith(("visit_", "leave_")) and not isinstance(value, FunctionType):
                 self.generic = True
                 self.skip = frozenset()
 
-    def hook(self, table: dict, prefix: str, visitor_cls: type, node_cls: type):
-        try:
-            return table[node_cls]
-        except KeyError:
+    def entry(self, visitor_cls: type, node_cls: type) -> tuple:
+        """(child fields, visit hook, leave hook) for ``node_cls``; cached."""
+        fields = lean_fields(node_cls) if self.lean else child_fields(node_cls)
+        hooks = []
+        for prefix in ("visit", "leave"):
             fn = None
             if node_cls.__name__ in self.handled:
                 fn = getattr(visitor_cls, f"{prefix}_{node_cls.__name__}", None)
-            table[node_cls] = fn
-            return fn
+            hooks.append(fn)
+        entry = self.table[node_cls] = (fields, hooks[0], hooks[1])
+        return entry
 
 
 _BASES = (cst.CSTVisitor, CSTTypedVisitorFunctions, CSTTypedBaseFunctions, MetadataDependent, ABC, object)
@@ -193,15 +232,13 @@ def _is_node(cls: type) -> bool:
 
 def _walk_direct(node: cst.CSTNode, visitor: cst.CSTVisitor, plan: _Plan, vcls: type) -> None:
     cls = type(node)
-    fields = _fields.get(cls, _MISSING)
-    if fields is _MISSING:
-        fields = child_fields(cls)
+    entry = plan.table.get(cls)
+    if entry is None:
+        entry = plan.entry(vcls, cls)
+    fields, visit, leave = entry
     if fields is None:
         _ORIGINAL_VISIT(node, visitor)
         return
-    visit = plan.visit.get(cls, 0)
-    if visit == 0:
-        visit = plan.hook(plan.visit, "visit", vcls, cls)
     if visit is None or visit(visitor, node) is not False:
         skip = plan.skip
         for name in fields:
@@ -212,9 +249,6 @@ def _walk_direct(node: cst.CSTNode, visitor: cst.CSTVisitor, plan: _Plan, vcls: 
                         _walk_direct(child, visitor, plan, vcls)
             elif value is not None and type(value) not in skip and _is_node(type(value)):
                 _walk_direct(value, visitor, plan, vcls)
-    leave = plan.leave.get(cls, 0)
-    if leave == 0:
-        leave = plan.hook(plan.leave, "leave", vcls, cls)
     if leave is not None:
         leave(visitor, node)
 
