@@ -117,8 +117,7 @@ async def main(subscribe):
 ''', """`loop.call_soon` from the listener thread appends to the loop's ready queue without waking it,
 so messages are handled only when something else wakes the loop (possibly an hour later). The
 thread-safe variant, `call_soon_threadsafe`, also writes to the loop's self-pipe to wake it.""",
-fix=[("loop.call_soon(handler, message)", "loop.call_soon_threadsafe(handler, message)")],
-notes="analyzer miss: the loop reaches the thread through a function parameter and a closure", missed=True),
+fix=[("loop.call_soon(handler, message)", "loop.call_soon_threadsafe(handler, message)")]),
 
 ex("thr019-05", '''
 import asyncio

@@ -200,8 +200,7 @@ class Histogram:
         for v in values:
             counts[min(int(v * self.bins), self.bins - 1)] += 1
         return counts
-''',
-notes="analyzer miss: loop over a list of values, not over range()", missed=True),
+'''),
 
 ex("thr021-07", '''
 from concurrent.futures import ThreadPoolExecutor
@@ -353,7 +352,7 @@ import zlib
 def checksum(blob, parts=4):
     size = len(blob) // parts + 1
     return [zlib.crc32(blob[i * size:(i + 1) * size]) for i in range(parts)]
-''', notes="analyzer miss: loop over bytes, not over range(); crc32 is a different hash than the original rolling hash; the point is moving the work to C", missed=True),
+''', notes="crc32 is a different hash than the original rolling hash; the point is moving the work to C"),
 
 ex("thr021-11", '''
 from concurrent.futures import ThreadPoolExecutor
