@@ -123,9 +123,8 @@ def weight_bytes(model) -> int:
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Embedding):
             continue
-        if hasattr(module, "_packed_params"):
-            w, _ = module._packed_params._weight_bias()
-            total += w.numel()
+        if hasattr(module, "_packed_params") and callable(getattr(module, "weight", None)):
+            total += module.weight().numel()
         elif isinstance(module, torch.nn.Linear):
             total += module.weight.numel() * module.weight.element_size()
         elif hasattr(module, "weight") and isinstance(getattr(module, "weight"), torch.Tensor) and not list(module.children()):
@@ -148,6 +147,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,5,20")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for both paths (0: torch default)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench" / "advice-figures.md"))
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -165,6 +165,10 @@ def main() -> None:
     from advisor.llm.prompts import parse_answer
 
     load_before = load()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     facts = machine()
     bw = bandwidth_gbs()
     t = time.perf_counter()
@@ -175,8 +179,11 @@ def main() -> None:
     int8_load = time.perf_counter() - t
     bytes32, bytes8 = weight_bytes(fp32.model), weight_bytes(int8.model)
 
-    naive_opts = AdviceOptions(use_cache=False, batch_size=1, stop_early=False, quantize=None, max_new_tokens=args.max_new_tokens)
-    fast_opts = AdviceOptions(use_cache=True, batch_size=args.batch_size, stop_early=True, quantize="int8", max_new_tokens=args.max_new_tokens)
+    threads = args.threads or None
+    naive_opts = AdviceOptions(use_cache=False, batch_size=1, stop_early=False, quantize=None,
+                               max_new_tokens=args.max_new_tokens, threads=threads)
+    fast_opts = AdviceOptions(use_cache=True, batch_size=args.batch_size, stop_early=True, quantize="int8",
+                              max_new_tokens=args.max_new_tokens, threads=threads)
 
     rows = []
     quality = {"pairs": 0, "same_code": 0, "same_expl": 0, "verified32": 0, "verified8": 0, "model_rows": 0}

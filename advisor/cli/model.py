@@ -25,7 +25,9 @@ def attach_advice(report, settings, model=None, adapter=None, fmt: str = "text")
             except SourceError:
                 continue
     cap = os.environ.get("ADVISOR_MAX_NEW_TOKENS", "")
-    options = AdviceOptions(model=model, adapter=adapter, max_new_tokens=int(cap) if cap.isdigit() else None)
+    threads = os.environ.get("ADVISOR_THREADS", "")
+    options = AdviceOptions(model=model, adapter=adapter, max_new_tokens=int(cap) if cap.isdigit() else None,
+                            threads=int(threads) if threads.isdigit() else None)
     run = advise(report.findings, report.sources, options, settings=settings)
     if run.note:
         if fmt == "text":

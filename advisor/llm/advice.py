@@ -35,6 +35,9 @@ class AdviceOptions:
     stop_early: bool = True
     max_new_tokens: int | None = None
     """Cap on generated tokens per answer (default: sized from the block)."""
+    threads: int | None = None
+    """torch CPU threads for generation (default: torch's choice). On a CPU shared with
+    other busy processes, 1 thread avoids OpenMP oversubscription."""
     progress: bool | None = None
     """Progress line on stderr; None: only when stderr is a terminal."""
 
@@ -186,6 +189,10 @@ def _generate(lm, todo: list[_Item], options: AdviceOptions):
     from .prompts import chat_prompt
 
     requests = [Request(chat_prompt(lm.tokenizer, advice_messages(it.finding, it.source, it.block)), max_new_tokens(lm.tokenizer, it, options.max_new_tokens), it.explain_only) for it in todo]
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
     show = options.progress if options.progress is not None else sys.stderr.isatty()
     done = [0]
 
