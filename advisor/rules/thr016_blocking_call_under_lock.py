@@ -6,7 +6,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import Call, HeldLock
-from ._race import function_label
+from ._race import chain, function_label
 from .base import Finding, Rule, RuleContext
 
 HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
@@ -85,13 +85,15 @@ class BlockingCallUnderLock(Rule):
                 callers.setdefault(callee, []).append(call)
         for call in model.calls:
             what = _blocking(model, call)
-            if what is None:
+            if what is None or _in_init_guard(model, call):
                 continue
             locks = locks_at(call) if call.held else []
             via = ""
             if not locks:
                 sites = callers.get(call.function, [])
                 if not sites or call.function in model.thread_entries:
+                    continue
+                if any(_in_init_guard(model, site) for site in sites):
                     continue
                 held_by_all = [locks_at(site) for site in sites if site.same_instance]
                 if len(held_by_all) != len(sites) or not all(held_by_all):
@@ -109,6 +111,31 @@ class BlockingCallUnderLock(Rule):
                 f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held{via}; every thread waiting for the lock stalls with it",
                 function=function_label(call.function),
             )
+
+
+def _in_init_guard(model, call: Call) -> bool:
+    """Inside ``if x is None:`` / ``if not x:``: one-time initialisation, which other threads
+    must wait for anyway."""
+    for node in chain(model, model.functions[call.function].node, call.node):
+        if isinstance(node, cst.If) and _unset_test(node.test):
+            return True
+    return False
+
+
+def _unset_test(test: cst.BaseExpression) -> bool:
+    if isinstance(test, cst.BooleanOperation):
+        return _unset_test(test.left) or _unset_test(test.right)
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return isinstance(test.expression, (cst.Name, cst.Attribute))
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        comp = test.comparisons[0]
+        return (
+            isinstance(comp.operator, cst.Is)
+            and isinstance(comp.comparator, cst.Name)
+            and comp.comparator.value == "None"
+            and isinstance(test.left, (cst.Name, cst.Attribute))
+        )
+    return False
 
 
 def _lock_text(ctx: RuleContext, held: HeldLock) -> str:
