@@ -8,13 +8,11 @@ of workers, and are identical to checking the files one by one.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 
 from .analysis.source import SourceError, read_source
 from .cache import Cache, cache_root
@@ -106,6 +104,8 @@ def _analyse(tasks: list[_Task], settings: Settings, jobs: int, timeout: float, 
     order = deque(sorted(tasks, key=lambda t: -len(t.text)))
     workers = min(jobs, len(order))
     stats.workers = workers
+    from multiprocessing.connection import wait
+
     _warm_up()
     pool = [_Worker(settings) for _ in range(workers)]
     busy: dict[_Worker, tuple[_Task, float]] = {}
@@ -155,6 +155,8 @@ def _warm_up() -> None:
 
 
 def _context():
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
 

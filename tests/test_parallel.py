@@ -58,7 +58,7 @@ def _crash_on(marker: str, how: str):
             if how == "hang":
                 import time
 
-                time.sleep(60)
+                time.sleep(600)
         return original(text, path, settings, **kwargs)
 
     return analyse
@@ -75,7 +75,7 @@ def test_a_crashing_or_hanging_file_costs_only_that_file(tmp_path: Path, monkeyp
     expected = _as_dicts(*check_sequentially([str(tmp_path)], settings))
     monkeypatch.setattr(runner, "check_source", _crash_on("POISON_PILL", how))
     stats = RunStats()
-    results, errors = check_paths([str(tmp_path)], settings, jobs=2, use_cache=False, timeout=5, stats=stats)
+    results, errors = check_paths([str(tmp_path)], settings, jobs=2, use_cache=False, timeout=30, stats=stats)
     got = _as_dicts(results, errors)
     poison = [r for r in got if r.get("path", "").endswith("poison.py")]
     assert len(poison) == 1 and reason in poison[0]["errors"][0]["message"]
