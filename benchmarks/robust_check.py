@@ -39,12 +39,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("roots", nargs="+")
     parser.add_argument("--jobs", type=int, default=0)
+    parser.add_argument("--skip-dir", action="append", default=["__pycache__"], help="directory names not to enter")
     parser.add_argument("--json")
     args = parser.parse_args()
     files: list[str] = []
     for root in args.roots:
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            dirnames[:] = sorted(d for d in dirnames if d not in args.skip_dir)
             files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py"))
     lines = 0
     for path in files:
