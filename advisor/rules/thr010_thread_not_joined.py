@@ -190,9 +190,9 @@ def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn:
         for el in spawn.args.value.elements:
             if isinstance(el.value, cst.Name) and el.value.value in containers:
                 shared.append(el.value.value)
-    for target in spawn.targets:
-        info = model.functions.get(target)
-        if info is not None and info.parent == fn.qualname:
+    for name in model.reachable(spawn.targets):
+        info = model.functions[name]
+        if info is not fn:
             shared.extend(
                 a.ref.rsplit(".", 1)[-1] for a in info.accesses if a.kind in WRITES and _local(fn, a.ref)
             )
