@@ -188,16 +188,19 @@ def screen(source: str) -> tuple[str, int | None, str]:
 def check_source(source: str, path: str, settings: Settings | None = None, *, prefilter: bool = True) -> FileResult:
     """Analyse one file's text. Never raises for bad input: problems become ``errors``.
 
+    Every file is compiled by Python (cheap), so every file Python cannot compile is reported;
+    only files that may hold threading constructs are parsed by libcst and checked.
     With ``prefilter=False`` every file is parsed and checked (used to test the prefilter)."""
     settings = settings or Settings()
     result = FileResult(path)
-    if prefilter and not PREFILTER.search(source):
-        return result
     verdict, line, reason = screen(source)
     if verdict == "error":
         result.errors.append(FileError(path, line, reason))
         return result
-    if verdict == "skip" and prefilter:
+    if prefilter and verdict == "skip":
+        return result
+    if prefilter and reason and not PREFILTER.search(source):
+        result.errors.append(FileError(path, line, reason))
         return result
     return _analyse(source, path, settings, result, (line, reason) if reason else None)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .analysis.source import SourceError, read_source
 from .cache import Cache, cache_root
 from .config import Settings
-from .engine import PREFILTER, FileError, FileResult, check_source, discover
+from .engine import FileError, FileResult, check_source, discover
 
 FILE_TIMEOUT = float(os.environ.get("ADVISOR_FILE_TIMEOUT", "300"))
 """Seconds one file may take before its worker is stopped and the file reported."""
@@ -75,10 +75,6 @@ def check_paths(
         except SourceError as exc:
             results[index] = FileResult(item, errors=[FileError(item, exc.line, exc.message)])
             continue
-        if not PREFILTER.search(text):
-            results[index] = FileResult(item)
-            stats.skipped += 1
-            continue
         cached = cache.get(item, text) if cache else None
         if cached is not None:
             try:
@@ -94,6 +90,7 @@ def check_paths(
         results[task.index] = result
         if cache is not None and task.path not in stats.crashed:
             cache.put(task.path, task.text, result.to_dict())
+    stats.skipped = sum(1 for r in results if r is not None and not r.parsed and not r.errors)
     stats.seconds = time.perf_counter() - started
     return [r for r in results if r is not None], errors
 
