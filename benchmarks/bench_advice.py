@@ -148,7 +148,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0, help="torch threads for both paths (0: torch default)")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "bench" / "advice-figures.md"))
+    ap.add_argument("--out", help="also write the figures (markdown) to this file")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -263,8 +263,9 @@ def main() -> None:
         f"int8 {q['verified8']}/{q['model_rows']} (fp32 one at a time without early stop; int8 batched with early stop).",
     ])
     print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
 
 
 if __name__ == "__main__":
