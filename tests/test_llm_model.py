@@ -108,6 +108,7 @@ def test_int8_model_generates(tiny_dir):
         ("Because.\n```python\nx = 1\n```", False, True),
         ("Because it runs on the caller.", True, False),
         ("Because it runs on the caller.\n\nThe", True, True),
+        ("The problem:\n\nThe", True, False),
         ("Because.\n```", True, True),
         ("loop line\nloop line\nloop line\nloop line\n", False, True),
     ],
@@ -244,3 +245,19 @@ def test_cli_check_without_weights_prints_findings_and_install_line(tmp_path, ca
     assert "THR001" in result.output
     notes = [ln for ln in result.output.splitlines() if ln.startswith("advice skipped")]
     assert len(notes) == 1
+
+
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("It runs on the caller. It runs on the caller.\nIt runs on the caller.", "It runs on the caller."),
+        ("Line one.\nLine one.\nLine one.", "Line one."),
+        ("The thread never starts. Use `start()`.\nThe corrected function is:", "The thread never starts. Use `start()`."),
+        ("(or The", ""),
+        ("First. Second. Third. Fourth. Fifth.", "First. Second. Third. Fourth."),
+    ],
+)
+def test_tidy_explanation(raw, shown):
+    from advisor.llm.advice import tidy_explanation
+
+    assert tidy_explanation(raw) == shown

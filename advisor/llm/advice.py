@@ -278,7 +278,13 @@ def tidy_explanation(text: str, max_sentences: int = 4) -> str:
     while kept and (not kept[-1].strip() or kept[-1].rstrip().endswith(":")):
         kept.pop()
     text = " ".join(ln.strip() for ln in kept if ln.strip())
-    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z`])", text)
+    sentences = []
+    for sentence in (x for x in re.split(r"(?<=[.!?])\s+", text) if x):
+        if sentence.lower() in (k.lower() for k in sentences):
+            break
+        sentences.append(sentence)
+    if sentences and not sentences[-1].rstrip().endswith((".", "!", "?", ")", "`")):
+        sentences.pop()  # a fragment cut off by the token limit or the stop rule
     return " ".join(sentences[:max_sentences])[:MAX_EXPLANATION].strip()
 
 

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 
 _CODE_CLOSED = re.compile(r"(`{3}|~{3})[^\n]*\n.*?\n[ \t]*\1", re.S)
 _FENCE_OPENED = re.compile(r"(`{3}|~{3})")
+_PARAGRAPH_DONE = re.compile(r"[.!?`)][ \t]*\n[ \t]*\n")
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,9 @@ class GenerationStats:
 
 def answer_complete(text: str, explain_only: bool = False) -> bool:
     """True once ``text`` holds a closed code block (explain-only: an opened code block or a
-    finished paragraph), or once it is looping (a line repeated three times)."""
+    paragraph ending in a full sentence), or once it is looping (a line repeated three times)."""
     if explain_only:
-        body = text.strip()
-        if _FENCE_OPENED.search(text) or (body and "\n\n" in body):
+        if _FENCE_OPENED.search(text) or _PARAGRAPH_DONE.search(text):
             return True
     elif _CODE_CLOSED.search(text):
         return True

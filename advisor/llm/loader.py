@@ -331,6 +331,16 @@ def quantize_int8(model):
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def _quiet_progress() -> None:
+    """transformers' progress bars only on a terminal."""
+    import sys
+
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def load_model(
     model: str | os.PathLike | None = None,
     adapter: str | os.PathLike | None = None,
@@ -347,6 +357,7 @@ def load_model(
     Raises ModelUnavailable when weights or packages are missing."""
     spec, ad = check_available(model, adapter)
     start = time.perf_counter()
+    _quiet_progress()
     folder = ensure_converted(spec)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
