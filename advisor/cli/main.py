@@ -67,7 +67,12 @@ def check(paths, fmt, select, ignore, config_path, no_llm, quiet, exit_zero, fix
     if fix or unsafe_fixes or diff:
         from ..fixes import fix_paths
 
-        fixing = fix_paths(paths, settings, unsafe=unsafe_fixes, write=not diff)
+        suggest = None
+        if unsafe_fixes and not no_llm:
+            from .model import model_suggestions
+
+            suggest = model_suggestions(settings, model=model_path, adapter=adapter)
+        fixing = fix_paths(paths, settings, unsafe=unsafe_fixes, write=not diff, suggest=suggest)
         if diff:
             click.echo(fixing.diff, nl=False)
             click.echo(fixing.diff_notes(), err=True)

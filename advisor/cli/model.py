@@ -36,6 +36,28 @@ def attach_advice(report, settings, model=None, adapter=None, fmt: str = "text")
             click.echo(run.note, err=True)
 
 
+def model_suggestions(settings, model=None, adapter=None):
+    """A hook for ``--fix --unsafe-fixes``: findings without a rule fix get the model's
+    verified suggestion as an unsafe fix (unverified ones are never applied)."""
+    from ..llm.advice import AdviceOptions, advise, suggestion_fix
+
+    options = AdviceOptions(model=model, adapter=adapter)
+
+    def suggest(findings, path: str, text: str) -> None:
+        todo = [f for f in findings if f.fix is None]
+        if not todo:
+            return
+        run = advise(todo, {path: text}, options, settings=settings)
+        if run.note:
+            click.echo(run.note, err=True)
+        for f in todo:
+            fix = suggestion_fix(f, text)
+            if fix is not None:
+                f.fix = fix
+
+    return suggest
+
+
 @click.group("model")
 def model() -> None:
     """The local advice model: where it is loaded from."""

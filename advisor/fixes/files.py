@@ -8,7 +8,7 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..analysis.source import SourceError, read_source
 from ..config import Settings
@@ -176,17 +176,36 @@ def fix_file(path: str, checker: Checker, *, unsafe: bool = False, write: bool =
     return out
 
 
-def fix_paths(paths: Iterable[str], settings: Settings, *, unsafe: bool = False, write: bool = True) -> FixRun:
-    """Fix every Python file under ``paths`` with the configured rules."""
+def fix_paths(
+    paths: Iterable[str],
+    settings: Settings,
+    *,
+    unsafe: bool = False,
+    write: bool = True,
+    suggest: Callable[[list, str, str], None] | None = None,
+) -> FixRun:
+    """Fix every Python file under ``paths`` with the configured rules. ``suggest(findings,
+    path, text)`` may give findings without a rule fix a fix of its own (verified model
+    suggestions); it is asked once per file, on the text as read."""
     run = FixRun()
     for item in discover(paths, settings):
         if isinstance(item, FileError):
             run.discovery_errors.append(item)
             continue
-        checker = _checker(item, settings)
+        checker = _checker(item, settings, suggest)
         run.files.append(fix_file(item, checker, unsafe=unsafe, write=write))
     return run
 
 
-def _checker(path: str, settings: Settings) -> Checker:
-    return lambda text: check_source(text, path, settings)
+def _checker(path: str, settings: Settings, suggest=None) -> Checker:
+    asked = False
+
+    def check(text: str):
+        nonlocal asked
+        result = check_source(text, path, settings)
+        if suggest is not None and not asked:
+            asked = True
+            suggest(result.findings, path, text)
+        return result
+
+    return check
