@@ -23,7 +23,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/bench_check.py
+	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_advice.py
 
 clean:
 	rm -rf $(VENV) .advisor_cache .pytest_cache
