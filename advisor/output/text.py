@@ -70,7 +70,8 @@ def _advice_lines(advice: dict, width: int, color: bool) -> list[str]:
     pad = " " * width + " "
     label = "verified" if advice.get("verified") else "unverified"
     src = advice.get("source", "model")
-    out = [pad + _style(f"= advice ({src}, {label}):", color, fg="magenta", bold=True) + " " + clean(advice.get("explanation") or "").strip()]
+    explanation = clean(advice.get("explanation") or "").strip() or "(the model gave no usable explanation)"
+    out = [pad + _style(f"= advice ({src}, {label}):", color, fg="magenta", bold=True) + " " + explanation]
     diff = advice.get("diff")
     if diff and advice.get("verified"):
         for line in clean(diff).splitlines():
