@@ -174,6 +174,8 @@ class _Frame:
     while_depth: int = 0
     imports: dict[str, str] = field(default_factory=dict)
     nonlocals: frozenset[str] = frozenset()
+    bound: frozenset[str] = frozenset()
+    """Names assigned in the body (not parameters): candidates for nested functions."""
 
 
 @dataclass
@@ -200,6 +202,8 @@ class ModelBuilder(cst.CSTVisitor):
         self.target_info: dict[int, list[str]] = {}
         self.arg_refs: dict[int, str | None] = {}
         self.callee_nodes: set[int] = set()
+        self._class_frame_depth: list[int] = []
+        self._with_pushed: list[int] = []
         self._collect_module_names(module)
         top = FunctionInfo(MODULE, MODULE, module)
         self.model.functions[MODULE] = top
@@ -280,7 +284,7 @@ class ModelBuilder(cst.CSTVisitor):
 
     @staticmethod
     def _local_function(frame: _Frame, name: str) -> bool:
-        return f"{frame.info.qualname}.<locals>.{name}" in frame.info.__dict__.get("_nested", ())
+        return name in frame.bound
 
     def self_class(self, name: str) -> str | None:
         """The class whose instance ``name`` denotes (``self``/``cls``), seen from here."""
@@ -356,12 +360,7 @@ class ModelBuilder(cst.CSTVisitor):
         info.local_names = frozenset(collector.assigned | set(params)) - collector.globals
         info.global_names = frozenset(collector.globals)
         info.params = params
-        nested = {
-            f"{info.qualname}.<locals>.{n}"
-            for n in collector.assigned
-        }
-        info.__dict__["_nested"] = nested
-        frame = _Frame(info, nonlocals=frozenset(collector.nonlocals))
+        frame = _Frame(info, nonlocals=frozenset(collector.nonlocals), bound=frozenset(collector.assigned))
         self.model.functions[info.qualname] = info
         self.frames.append(frame)
 
@@ -376,7 +375,7 @@ class ModelBuilder(cst.CSTVisitor):
         return self.class_stack[-1].name
 
     def _in_class_body(self) -> bool:
-        return bool(self.class_stack) and getattr(self, "_class_frame_depth", [])[-1] == len(self.frames)
+        return bool(self.class_stack) and self._class_frame_depth[-1] == len(self.frames)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         name = node.name.value
@@ -390,7 +389,7 @@ class ModelBuilder(cst.CSTVisitor):
         if qual != name and name not in self.model.classes:
             self.model.classes.setdefault(name, info)
         self.class_stack.append(info)
-        self.__dict__.setdefault("_class_frame_depth", []).append(len(self.frames))
+        self._class_frame_depth.append(len(self.frames))
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
         self.class_stack.pop()
@@ -535,7 +534,7 @@ class ModelBuilder(cst.CSTVisitor):
             )
             self.frame.held.append(held)
             pushed += 1
-        self.__dict__.setdefault("_with_pushed", []).append(pushed)
+        self._with_pushed.append(pushed)
 
     def leave_With(self, node: cst.With) -> None:
         pushed = self._with_pushed.pop()
