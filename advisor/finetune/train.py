@@ -10,6 +10,7 @@ only rank 0 evaluates and writes. torch is imported inside functions only.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -501,7 +502,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
 
     tmp = Path(tempfile.mkdtemp(dir=output, prefix=".adapter-tmp-"))
     try:
-        save_adapter(model, tmp)
+        save_adapter(model, tmp, name=base.info.name)
         after = {}
         if cfg.eval_loss and info.held_out:
             after["eval"] = eval_loss(model, tokenizer, cfg, info, device)
@@ -541,7 +542,7 @@ class _null:
         return False
 
 
-def save_adapter(model, directory: Path, dtype: str = "float16") -> None:
+def save_adapter(model, directory: Path, dtype: str = "float16", name: str | None = None) -> None:
     """``adapter_config.json`` + ``adapter_model.safetensors`` (half precision) as peft
     writes them, loadable with ``PeftModel.from_pretrained``."""
     import torch
@@ -551,7 +552,9 @@ def save_adapter(model, directory: Path, dtype: str = "float16") -> None:
     torch_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
     state = {k: v.detach().to("cpu", torch_dtype).contiguous() for k, v in get_peft_model_state_dict(model).items()}
     save_file(state, str(directory / "adapter_model.safetensors"), metadata={"format": "pt"})
-    config = model.peft_config["default"]
+    config = copy.copy(model.peft_config["default"])
+    config.base_model_name_or_path = name or config.base_model_name_or_path
+    config.inference_mode = True
     config.save_pretrained(str(directory))
 
 
