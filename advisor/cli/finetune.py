@@ -12,7 +12,7 @@ import typing
 
 import click
 
-from ..finetune.train import FinetuneConfig, config_fields
+from ..finetune.config import FinetuneConfig, config_fields
 
 
 def _option(f):
