@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from ..analysis.model import MODULE, Call, ModuleModel
+from ._race import may_run_together, thread_entries_of
 
 _CALLS: "weakref.WeakKeyDictionary[ModuleModel, dict[int, Call]]" = weakref.WeakKeyDictionary()
 
@@ -32,24 +33,6 @@ def assigned_values(model: ModuleModel, ref: str) -> Iterator[tuple[str, cst.Bas
                     yield fn.qualname, small.value
                 elif isinstance(small, cst.AnnAssign) and small.target is acc.node and small.value is not None:
                     yield fn.qualname, small.value
-
-
-def thread_entries_of(model: ModuleModel, function: str) -> frozenset[str]:
-    """Thread entries (not "main") that ``function`` runs under."""
-    return frozenset(c for c in model.contexts.get(function, ()) if c != "main")
-
-
-def may_run_together(model: ModuleModel, a: str, b: str) -> bool:
-    """True when functions ``a`` and ``b`` may run at the same time on different threads."""
-    ca = model.contexts.get(a, frozenset())
-    cb = model.contexts.get(b, frozenset())
-    for x in ca:
-        for y in cb:
-            if x != y and (x != "main" or y != "main"):
-                return True
-            if x == y and x != "main" and model.is_multi_instance(x):
-                return True
-    return False
 
 
 class Ancestry(cst.CSTVisitor):
