@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .analysis.names import LOCKISH
 from .analysis.source import SourceError, decode_source, read_source
 from .config import Settings
 from .rules import Finding
@@ -70,6 +71,23 @@ PREFILTER = _Prefilter()
 
 _NAME_FILTER = re.compile(_WORDS, re.IGNORECASE)
 _SHORT_EXECUTORS = frozenset({"ex", "exe", "tpe"})
+_ANCHORS = frozenset(
+    {
+        "threading", "multiprocessing", "concurrent.futures", "Thread", "Timer", "Process", "start_new_thread",
+        "start_new", "to_thread", "run_in_executor", "submit", "acquire", "task_done", "Lock", "RLock", "_RLock",
+        "_CRLock", "Condition", "Semaphore", "BoundedSemaphore", "Barrier", "_local", "allocate_lock",
+        "LockType", "Queue", "SimpleQueue", "LifoQueue", "PriorityQueue", "JoinableQueue", "ThreadPoolExecutor",
+        "ProcessPoolExecutor", "ThreadPool", "run_coroutine_threadsafe", "call_soon_threadsafe",
+    }
+)
+"""Names that make a file worth analysing on their own: the threading modules (``from
+threading import local`` names ``threading``), what creates a thread, a primitive, a queue or
+an executor, and the calls only primitives have."""
+_LOCK_USE = frozenset({"release", "wait", "wait_for", "notify", "notify_all", "locked"})
+_WITH = re.compile(r"^[ \t]*(?:async[ \t]+)?with[ \t(]+([^\n]*)", re.M)
+_WITH_ITEM = re.compile(r"([A-Za-z_][\w.]*?)(?:\(\))?[ \t]*(?:\bas\b[^,:]*)?[ \t]*[,:)]")
+_EXECUTOR_MAP = re.compile(r"(?:executor|pool)\w*[ \t]*\.[ \t]*map\b|\b(?:ex|exe|tpe)[ \t]*\.[ \t]*map\b", re.I)
+_QUEUE_CALL = re.compile(r"queue\w*[ \t]*\.[ \t]*(?:empty|full|qsize|get_nowait|put_nowait|join)[ \t]*\(", re.I)
 _TOO_DEEP = ("too many nested", "too many levels of indentation", "too many statically nested")
 MAX_BRACKET_DEPTH = 200
 """Python itself refuses deeper bracket nesting; libcst's native parser can crash on it."""
@@ -179,10 +197,32 @@ def screen(source: str) -> tuple[str, int | None, str]:
         return "error", None, "too deeply nested to analyse: Python's own parser gives up"
     except ValueError:
         return "parse", None, ""
-    names = _code_names(code, set())
-    if _NAME_FILTER.search("\n".join(names)) or (names & _SHORT_EXECUTORS and "map" in names):
-        return "parse", None, ""
-    return "skip", None, ""
+    return ("parse" if _may_hold_construct(_code_names(code, set()), source) else "skip"), None, ""
+
+
+def _may_hold_construct(names: set[str], source: str) -> bool:
+    """Whether the names a file's code uses can belong to a construct the model recognises:
+    an anchor (``_ANCHORS``), a lock-like name used as a lock (a ``with`` item, or next to
+    ``wait``/``release``...), ``<executor-like>.map``, ``<queue-like>.empty()``...; a word of
+    the prefilter alone (``condition``, ``queue``, ``fork``) is not enough."""
+    if names & _ANCHORS:
+        return True
+    if "map" in names and _EXECUTOR_MAP.search(source):
+        return True
+    if not _NAME_FILTER.search("\n".join(names)):
+        return False
+    if any(LOCKISH.search(n) for n in names) and (names & _LOCK_USE or _lock_in_with(source)):
+        return True
+    return any("queue" in n.lower() for n in names) and bool(_QUEUE_CALL.search(source))
+
+
+def _lock_in_with(source: str) -> bool:
+    """A ``with`` statement one of whose items is a lock-like name (``with self._lock:``)."""
+    for match in _WITH.finditer(source):
+        for item in _WITH_ITEM.finditer(match.group(1)):
+            if LOCKISH.search(item.group(1).rsplit(".", 1)[-1]):
+                return True
+    return False
 
 
 def check_source(source: str, path: str, settings: Settings | None = None, *, prefilter: bool = True) -> FileResult:

@@ -87,6 +87,40 @@ def test_names_only_in_comments_and_strings_are_screened_out() -> None:
     assert screen("with self._lock:\n    pass\n")[0] == "parse"
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import threading\n",
+        "from queue import Queue\n",
+        "from concurrent.futures import as_completed\n",
+        "def f(pool, xs):\n    return pool.submit(g, xs)\n",
+        "def f(executor, xs):\n    return list(executor.map(g, xs))\n",
+        "def f(self):\n    with self._lock, open(p) as fh:\n        pass\n",
+        "async def f(self):\n    async with self._sem:\n        pass\n",
+        "def f(cond):\n    cond.wait()\n",
+        "def f(self):\n    if not self.work_queue.empty():\n        pass\n",
+        "def f(t):\n    t.acquire()\n",
+    ],
+)
+def test_the_name_screen_keeps_threading_constructs(source: str) -> None:
+    assert screen(source)[0] == "parse"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def visit(node, condition):\n    return condition(node)\n",
+        "queue = [root]\nwhile queue:\n    queue.pop()\n",
+        "def f(pool, xs):\n    return list(map(len, pool))\n",
+        "import os\nif hasattr(os, 'fork'):\n    pass\n",
+        "def f(self):\n    with self.second_pass():\n        self.cond = 1\n",
+        "HAVE_THREADS = False\n",
+    ],
+)
+def test_the_name_screen_drops_words_that_name_no_construct(source: str) -> None:
+    assert screen(source)[0] == "skip"
+
+
 def _assert_silent(texts: dict[str, str], paths: list[str]) -> None:
     noisy = {}
     for path in paths:

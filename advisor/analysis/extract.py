@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from . import walk
+from .names import EXECUTORISH, LOCKISH
 from .model import (
     EXECUTOR_KINDS,
     LOCK_KINDS,
@@ -32,9 +33,6 @@ from .model import (
 
 walk.install()
 
-LOCKISH = re.compile(r"(^|_)(r?lock|mutex|mtx|cv|cond(ition)?|sem(aphore)?)($|_)|(?<![bc])lock$", re.I)
-"""Names taken for locks (``block``/``clock`` are not)."""
-EXECUTORISH = re.compile(r"(executor|pool|^ex$|^exe$|^tpe$)", re.I)
 MUTATORS = frozenset(
     {
         "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
