@@ -181,7 +181,11 @@ def test_scoring_accepts_the_corpus_fix_and_rejects_the_bug():
     assert len(items) == 6
     good = [answer_text(ex.explanation, corresponding_block(ex.fixed, block)) for ex, _, block, _ in items]
     bad = [answer_text(ex.explanation, block.text) for ex, _, block, _ in items]
-    assert score_answers(items, good)["verified"] >= 5
+    scored = score_answers(items, good)
+    assert scored["verified"] >= 3
+    # the others fix the bug with a module-level lock or import outside the block: spliced
+    # alone, the block would read a name nothing defines
+    assert all(r == "ok" or r.startswith("uses undefined name") for r in scored["reasons"]), scored["reasons"]
     assert score_answers(items, bad)["verified"] == 0
     assert score_answers(items, ["no code here"] * 6)["reasons"] == {"no code in the answer": 6}
 

@@ -125,3 +125,36 @@ def test_verified_model_suggestion_becomes_an_unsafe_fix():
     assert apply_edits(SOURCE, fix.edits) == verdict.new_source
     target.advice = {"verified": False, "source": "model", "suggested_code": GOOD}
     assert suggestion_fix(target, SOURCE) is None
+
+
+def test_proposal_that_changes_the_signature_is_rejected():
+    added = _verify(GOOD.replace("def run_all(items)", "def run_all(items, timeout=None)"))
+    assert not added.verified and "signature of run_all" in added.reason
+    annotated = _verify(GOOD.replace("def run_all(items)", "def run_all(items: list)"))
+    assert annotated.verified, annotated.reason
+
+
+def test_proposal_that_reads_an_undefined_name_is_rejected():
+    verdict = _verify(GOOD.replace("for t in threads:\n        t.join()", "with self.stdout:\n        log(threads)"))
+    assert not verdict.verified
+    assert verdict.reason == "uses undefined name(s) log, self"
+
+
+def test_names_the_original_already_read_are_not_held_against_the_proposal():
+    source = SOURCE.replace("results.append(n * 2)", "results.append(scale(n))")
+    findings = check_source(source, "jobs.py").findings
+    target = next(f for f in findings if f.code == "THR001")
+    block = enclosing_block(source, target.span.line)
+    assert verify_block(source, "jobs.py", target, block, GOOD).verified
+    with_scale = GOOD.replace("return threads", "return [scale(t) for t in threads]")
+    assert verify_block(source, "jobs.py", target, block, with_scale).verified
+    assert not verify_block(source, "jobs.py", target, block, GOOD.replace("return threads", "return fetch(threads)")).verified
+
+
+def test_proposal_that_deletes_the_work_is_rejected():
+    gutted = _verify("def run_all(items):\n    return []\n")
+    assert not gutted.verified and gutted.reason == "no longer uses work"
+    elided = _verify("def run_all(items):\n    ...\n")
+    assert not elided.verified and "no longer uses" in elided.reason
+    # names of imported modules may go (a fix can replace `time.sleep` polling)
+    assert _verify(GOOD.replace("threading.Thread(target=work", "__import__('threading').Thread(target=work")).verified

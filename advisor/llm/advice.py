@@ -18,7 +18,7 @@ from ..output.sanitize import clean
 from .blocks import Block
 from .loader import AdapterSpec, ModelSpec, ModelUnavailable, _atomic_write, cache_dir, check_available
 from .prompts import advice_messages, finding_block, parse_answer, prompt_identity
-from .verify import Verdict, findings_of, verify_block, verify_source
+from .verify import VERIFY_VERSION, Verdict, findings_of, verify_block, verify_source
 
 CACHE_VERSION = 1
 MAX_EXPLANATION = 800
@@ -217,7 +217,7 @@ def _advice(item: _Item, model_id: dict, settings, baselines: dict, use_cache: b
     f = item.finding
     parsed = parse_answer(item.answer or "")
     explanation = tidy_explanation(parsed.explanation)
-    verdict_key = _digest({"answer": item.key, "text": item.answer, "source": hashlib.sha256(item.source.encode()).hexdigest(),
+    verdict_key = _digest({"verifier": VERIFY_VERSION, "answer": item.key, "text": item.answer, "source": hashlib.sha256(item.source.encode()).hexdigest(),
                            "finding": [f.code, f.span.line, f.span.column, f.message], "fix": f.fix.to_dict() if f.fix else None})
     cached = _cache_get("verdicts", verdict_key) if use_cache else None
     if cached and {"verified", "reason", "code", "diff"} <= cached.keys():

@@ -163,6 +163,32 @@ def defined_names(code: str) -> set[str] | None:
     return names
 
 
+def read_names(code: str) -> set[str]:
+    """Every bare name a block reads (``ast.Name`` in load context); empty if it does not parse."""
+    try:
+        tree = ast.parse(_dedent(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def signatures(code: str) -> dict[str, str]:
+    """``{name: parameter list}`` of the top-level functions of a block (``{}`` when it does
+    not parse); annotations are left out, defaults kept."""
+    try:
+        tree = ast.parse(_dedent(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    out = {}
+    for stmt in tree.body:
+        if isinstance(stmt, _FUNCS):
+            args = stmt.args
+            for a in args.posonlyargs + args.args + args.kwonlyargs + [x for x in (args.vararg, args.kwarg) if x]:
+                a.annotation = None
+            out[stmt.name] = ast.unparse(args)
+    return out
+
+
 def _targets(node: ast.AST, names: set[str]) -> None:
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):

@@ -7,14 +7,20 @@ other text in the proposal can make it pass.
 
 from __future__ import annotations
 
+import builtins
 import io
 import re
+import symtable
 import tokenize
 from collections import Counter
 from dataclasses import dataclass
 
 from ..engine import check_source
-from .blocks import Block, defined_names, splice
+from .blocks import Block, defined_names, read_names, signatures, splice
+
+
+VERIFY_VERSION = 3
+"""Bump when verification gets stricter or looser: cached verdicts are keyed by it."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,57 @@ def _compiles(source: str, path: str) -> str | None:
     return None
 
 
+_MODULE_DUNDERS = frozenset(
+    {"__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__", "__path__",
+     "__annotations__", "__dict__", "__class__"}
+)
+
+
+def undefined_names(source: str) -> set[str] | None:
+    """Names ``source`` reads as globals that nothing binds: not assigned, imported or
+    defined at module level (or through ``global`` in a function), not builtins. None when it
+    cannot be known (a star import, or the source does not compile)."""
+    try:
+        top = symtable.symtable(source, "<advisor>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    bound = set(dir(builtins)) | _MODULE_DUNDERS
+    reads: set[str] = set()
+    tables = [top]
+    while tables:
+        table = tables.pop()
+        tables.extend(table.get_children())
+        for sym in table.get_symbols():
+            name = sym.get_name()
+            if name == "*":
+                return None
+            if table is top:
+                if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
+                    bound.add(name)
+                elif sym.is_referenced():
+                    reads.add(name)
+            elif sym.is_global():
+                if sym.is_declared_global() and sym.is_assigned():
+                    bound.add(name)
+                elif sym.is_referenced():
+                    reads.add(name)
+    return reads - bound
+
+
+def module_names(source: str) -> set[str]:
+    """Names the module itself defines at top level (functions, classes, assignments), not
+    imports; empty when it does not compile."""
+    try:
+        top = symtable.symtable(source, "<advisor>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    return {s.get_name() for s in top.get_symbols() if (s.is_assigned() or s.is_namespace()) and not s.is_imported()}
+
+
 def verify_source(source: str, new_source: str, path: str, finding, settings=None, baseline=None) -> Verdict:
     """Is ``new_source`` an acceptable fix of ``finding`` in ``source``? It must compile,
-    analyse without errors, no longer report ``finding`` and report nothing new.
+    read no global name that nothing defines (unless ``source`` already read it), analyse
+    without errors, no longer report ``finding`` and report nothing new.
     ``baseline``: ``findings_of(source, ...)`` if already computed."""
     from ..fixes import unified_diff
 
@@ -73,6 +127,11 @@ def verify_source(source: str, new_source: str, path: str, finding, settings=Non
     problem = _compiles(new_source, path)
     if problem:
         return Verdict(False, problem, new_source, diff)
+    unknown = undefined_names(new_source)
+    if unknown:
+        unknown -= undefined_names(source) or set()
+        if unknown:
+            return Verdict(False, f"uses undefined name(s) {', '.join(sorted(unknown))}", new_source, diff)
     before, _ = baseline if baseline is not None else findings_of(source, path, settings)
     after, errors = findings_of(new_source, path, settings)
     if errors:
@@ -90,7 +149,9 @@ def verify_source(source: str, new_source: str, path: str, finding, settings=Non
 
 def verify_block(source: str, path: str, finding, block: Block, code: str, settings=None, baseline=None) -> Verdict:
     """Verify replacing ``block`` with ``code``: as ``verify_source``, and every name the
-    block defined (and each parameter of a function it defined) is still defined."""
+    block defined (and each parameter of a function it defined) is still defined, with the
+    same parameter list, and every function, class or global of the module that the block
+    used is still used (a proposal that deletes the work is not a fix)."""
     if not code or not code.strip():
         return Verdict(False, "no code in the answer")
     wanted = defined_names(block.text)
@@ -100,5 +161,13 @@ def verify_block(source: str, path: str, finding, block: Block, code: str, setti
     lost = sorted((wanted or set()) - got)
     if lost:
         return Verdict(False, f"no longer defines {', '.join(lost)}")
+    before, after = signatures(block.text), signatures(code)
+    changed = sorted(name for name in before if name in after and after[name] != before[name])
+    if changed:
+        return Verdict(False, f"changes the signature of {', '.join(changed)}")
+    own = module_names(source) - (wanted or set())
+    dropped = sorted((read_names(block.text) & own) - read_names(code))
+    if dropped:
+        return Verdict(False, f"no longer uses {', '.join(dropped)}")
     new_source = splice(source, block, code)
     return verify_source(source, new_source, path, finding, settings, baseline)
