@@ -158,3 +158,29 @@ def test_proposal_that_deletes_the_work_is_rejected():
     assert not elided.verified and "no longer uses" in elided.reason
     # names of imported modules may go (a fix can replace `time.sleep` polling)
     assert _verify(GOOD.replace("threading.Thread(target=work", "__import__('threading').Thread(target=work")).verified
+
+
+def test_proposal_that_drops_attribute_work_is_rejected():
+    source = textwrap.dedent(
+        '''\
+        import threading
+
+
+        class Buffer:
+            def __init__(self):
+                self.lock = threading.Lock()
+                self.processed = 0
+
+            def mark_done(self, job):
+                self.lock.acquire()
+                self.processed += job.size()
+                self.lock.release()
+        '''
+    )
+    target = next(f for f in check_source(source, "buf.py").findings if f.code == "THR004")
+    block = enclosing_block(source, target.span.line)
+    gutted = "def mark_done(self, job):\n    self.lock.acquire()\n    return job\n"
+    verdict = verify_block(source, "buf.py", target, block, gutted)
+    assert not verdict.verified and verdict.reason == "no longer uses .processed, .size"
+    fixed = "def mark_done(self, job):\n    with self.lock:\n        self.processed += job.size()\n"
+    assert verify_block(source, "buf.py", target, block, fixed).verified

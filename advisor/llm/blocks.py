@@ -163,13 +163,35 @@ def defined_names(code: str) -> set[str] | None:
     return names
 
 
+SYNC_API = frozenset(
+    {
+        "acquire", "release", "locked", "run", "start", "join", "is_alive", "daemon", "setDaemon", "wait", "wait_for",
+        "notify", "notify_all", "set", "is_set", "clear", "submit", "map", "result", "exception", "done", "cancel",
+        "shutdown", "add_done_callback", "get", "put", "get_nowait", "put_nowait", "task_done", "empty", "full",
+        "qsize", "sleep", "time", "monotonic", "copy", "items", "keys", "values", "setdefault", "pop", "append",
+        "Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event", "Barrier", "Thread", "Timer",
+        "ThreadPoolExecutor", "ProcessPoolExecutor", "Pool", "fork", "_exit", "waitpid", "set_start_method", "close",
+        "call_soon", "call_soon_threadsafe", "create_task", "ensure_future", "run_coroutine_threadsafe", "set_result",
+    }
+)
+"""Attribute names a threading fix may legitimately stop using (``acquire``/``release`` become
+``with``, ``run`` becomes ``start``, polling with ``sleep`` becomes ``Event.wait``...)."""
+
+
 def read_names(code: str) -> set[str]:
-    """Every bare name a block reads (``ast.Name`` in load context); empty if it does not parse."""
+    """What a block works with: every bare name it reads, and ``.attr`` for each attribute it
+    touches outside ``SYNC_API``; empty if it does not parse."""
     try:
         tree = ast.parse(_dedent(code))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    out = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            out.add(n.id)
+        elif isinstance(n, ast.Attribute) and n.attr not in SYNC_API:
+            out.add("." + n.attr)
+    return out
 
 
 def signatures(code: str) -> dict[str, str]:

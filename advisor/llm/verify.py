@@ -19,7 +19,7 @@ from ..engine import check_source
 from .blocks import Block, defined_names, read_names, signatures, splice
 
 
-VERIFY_VERSION = 3
+VERIFY_VERSION = 4
 """Bump when verification gets stricter or looser: cached verdicts are keyed by it."""
 
 
@@ -166,7 +166,8 @@ def verify_block(source: str, path: str, finding, block: Block, code: str, setti
     if changed:
         return Verdict(False, f"changes the signature of {', '.join(changed)}")
     own = module_names(source) - (wanted or set())
-    dropped = sorted((read_names(block.text) & own) - read_names(code))
+    used = read_names(block.text)
+    dropped = sorted((used & own | {n for n in used if n.startswith(".")}) - read_names(code))
     if dropped:
         return Verdict(False, f"no longer uses {', '.join(dropped)}")
     new_source = splice(source, block, code)
