@@ -150,8 +150,9 @@ def verify_source(source: str, new_source: str, path: str, finding, settings=Non
 def verify_block(source: str, path: str, finding, block: Block, code: str, settings=None, baseline=None) -> Verdict:
     """Verify replacing ``block`` with ``code``: as ``verify_source``, and every name the
     block defined (and each parameter of a function it defined) is still defined, with the
-    same parameter list, and every function, class or global of the module that the block
-    used is still used (a proposal that deletes the work is not a fix)."""
+    same parameter list, and every function, class or global of the module, and every attribute
+    outside ``blocks.SYNC_API``, that the block used is still used (a proposal that deletes the
+    work is not a fix)."""
     if not code or not code.strip():
         return Verdict(False, "no code in the answer")
     wanted = defined_names(block.text)
@@ -167,7 +168,7 @@ def verify_block(source: str, path: str, finding, block: Block, code: str, setti
         return Verdict(False, f"changes the signature of {', '.join(changed)}")
     own = module_names(source) - (wanted or set())
     used = read_names(block.text)
-    dropped = sorted((used & own | {n for n in used if n.startswith(".")}) - read_names(code))
+    dropped = sorted(((used & own) | {n for n in used if n.startswith(".")}) - read_names(code))
     if dropped:
         return Verdict(False, f"no longer uses {', '.join(dropped)}")
     new_source = splice(source, block, code)
