@@ -25,7 +25,7 @@ _WORDS = (
 
 class _Prefilter:
     """Words every threading construct the model recognises contains (its names, the lock-like
-    names of ``extract.LOCKISH``, executor ``submit``/``map``). A file none of them appears in
+    names of ``analysis.names.LOCKISH``, executor ``submit``/``map``). A file none of them appears in
     cannot give a finding and is not parsed.
 
     ``pattern`` is the definition; ``search`` finds the same files with plain substring scans,
@@ -70,7 +70,6 @@ def _inside_word(ch: str, underscore_splits: bool) -> bool:
 PREFILTER = _Prefilter()
 
 _NAME_FILTER = re.compile(_WORDS, re.IGNORECASE)
-_SHORT_EXECUTORS = frozenset({"ex", "exe", "tpe"})
 _ANCHORS = frozenset(
     {
         "threading", "multiprocessing", "concurrent.futures", "Thread", "Timer", "Process", "start_new_thread",

@@ -14,6 +14,7 @@ import symtable
 import tokenize
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..engine import check_source
 from .blocks import Block, defined_names, read_names, signatures, splice
@@ -73,14 +74,19 @@ _MODULE_DUNDERS = frozenset(
 )
 
 
-def undefined_names(source: str) -> set[str] | None:
-    """Names ``source`` reads as globals that nothing binds: not assigned, imported or
-    defined at module level (or through ``global`` in a function), not builtins. None when it
-    cannot be known (a star import, or the source does not compile)."""
+@lru_cache(maxsize=16)
+def _module_facts(source: str) -> tuple[frozenset[str], frozenset[str] | None]:
+    """One symbol-table pass over ``source``: the names the module itself defines at top level
+    (functions, classes, assignments; not imports), and the global names it reads that nothing
+    binds (None when that cannot be known: a star import). Both empty/None when it does not
+    compile."""
     try:
         top = symtable.symtable(source, "<advisor>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+        return frozenset(), None
+    own = frozenset(
+        s.get_name() for s in top.get_symbols() if (s.is_assigned() or s.is_namespace()) and not s.is_imported()
+    )
     bound = set(dir(builtins)) | _MODULE_DUNDERS
     reads: set[str] = set()
     tables = [top]
@@ -90,7 +96,7 @@ def undefined_names(source: str) -> set[str] | None:
         for sym in table.get_symbols():
             name = sym.get_name()
             if name == "*":
-                return None
+                return own, None
             if table is top:
                 if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
                     bound.add(name)
@@ -101,17 +107,21 @@ def undefined_names(source: str) -> set[str] | None:
                     bound.add(name)
                 elif sym.is_referenced():
                     reads.add(name)
-    return reads - bound
+    return own, frozenset(reads - bound)
+
+
+def undefined_names(source: str) -> set[str] | None:
+    """Names ``source`` reads as globals that nothing binds: not assigned, imported or
+    defined at module level (or through ``global`` in a function), not builtins. None when it
+    cannot be known (a star import, or the source does not compile)."""
+    unknown = _module_facts(source)[1]
+    return None if unknown is None else set(unknown)
 
 
 def module_names(source: str) -> set[str]:
     """Names the module itself defines at top level (functions, classes, assignments), not
     imports; empty when it does not compile."""
-    try:
-        top = symtable.symtable(source, "<advisor>", "exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
-    return {s.get_name() for s in top.get_symbols() if (s.is_assigned() or s.is_namespace()) and not s.is_imported()}
+    return set(_module_facts(source)[0])
 
 
 def verify_source(source: str, new_source: str, path: str, finding, settings=None, baseline=None) -> Verdict:
