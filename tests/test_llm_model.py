@@ -17,7 +17,7 @@ from advisor.cli.main import main  # noqa: E402
 from advisor.engine import check_source  # noqa: E402
 from advisor.llm import advice as advice_mod  # noqa: E402
 from advisor.llm.advice import AdviceOptions, advise, answer_key  # noqa: E402
-from advisor.llm.generate import Request, answer_complete, generate  # noqa: E402
+from advisor.llm.generate import Request, answer_complete, generate, generate_reference  # noqa: E402
 from advisor.llm.loader import ModelUnavailable, dir_hash, ensure_converted, load_model, resolve_model  # noqa: E402
 
 SOURCE = textwrap.dedent(
@@ -91,6 +91,53 @@ def test_batched_generation_matches_one_at_a_time(tiny):
     assert batched == single
     assert stats.batches == 1 and stats.sequences == 3
     assert 0 < stats.new_tokens <= 24
+
+
+def _advice_requests(tok, max_new_tokens=10):
+    from advisor.llm.prompts import advice_messages, chat_prompt, finding_block, shared_prefix
+
+    findings = check_source(SOURCE, "bump.py").findings
+    requests = []
+    for f in findings:
+        prompt = chat_prompt(tok, advice_messages(f, SOURCE, finding_block(f, SOURCE)))
+        requests.append(Request(prompt, max_new_tokens=max_new_tokens, prefix=shared_prefix(prompt)))
+    return requests
+
+
+def test_shared_prefix_is_the_rule_part_of_the_prompt(tiny):
+    requests = _advice_requests(tiny.tokenizer)
+    for r in requests:
+        assert r.prompt.startswith(r.prefix) and r.prefix.endswith("\n\n")
+        assert "Finding:" not in r.prefix and "You are advisor" in r.prefix
+    rules = {r.prefix.split("Rule ", 1)[1][:6] for r in requests}
+    assert len({r.prefix for r in requests}) == len(rules) >= 2
+
+
+def test_fast_generation_matches_transformers_generate(tiny):
+    """Shared prefixes, rows of different rules in one batch, one row without a prefix: the
+    same greedy tokens as transformers' own generate, prompt by prompt."""
+    requests = _advice_requests(tiny.tokenizer)
+    requests.append(Request(requests[0].prompt, max_new_tokens=10))
+    requests.append(Request("Hello there", max_new_tokens=6, prefix="Hello"))
+    requests += [Request(r.prompt, max_new_tokens=4, prefix=r.prefix) for r in requests[:2]]
+    fast, stats = generate(tiny, requests, batch_size=4, stop_early=False)
+    reference = [generate_reference(tiny, [r], batch_size=1, stop_early=False)[0][0] for r in requests]
+    assert fast == reference
+    assert stats.reused_tokens > 0 and stats.batches == 2
+    computed_without, _ = generate(tiny, requests, batch_size=4, stop_early=False, share_prefix=False)
+    assert computed_without == reference
+
+
+def test_shared_prefix_is_computed_once(tiny):
+    requests = _advice_requests(tiny.tokenizer)
+    requests = [r for r in requests if r.prefix == requests[0].prefix][:1] * 3
+    _, shared = generate(tiny, requests, batch_size=2, stop_early=False)
+    _, plain = generate(tiny, requests, batch_size=2, stop_early=False, share_prefix=False)
+    prefix = len(tiny.tokenizer(requests[0].prefix, add_special_tokens=False).input_ids)
+    per_row = shared.reused_tokens // 3
+    assert plain.reused_tokens == 0 and shared.reused_tokens == 3 * per_row
+    assert prefix - 2 <= per_row <= prefix
+    assert plain.prompt_tokens == shared.prompt_tokens + 2 * per_row
 
 
 def test_int8_model_generates(tiny_dir):

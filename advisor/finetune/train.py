@@ -242,6 +242,7 @@ def fix_rate(lm, examples, max_new_tokens: int = 384, batch_size: int = 8) -> di
     """Share of ``examples`` (buggy code + rule) whose generated fix passes the advice
     verification; greedy generation as ``advisor check`` does it."""
     from ..llm.generate import Request, generate
+    from ..llm.prompts import shared_prefix
 
     tok = lm.tokenizer
     items = fix_items(examples, tok)
@@ -250,7 +251,8 @@ def fix_rate(lm, examples, max_new_tokens: int = 384, batch_size: int = 8) -> di
     requests = []
     for _, _, block, prompt in items:
         need = len(tok(block.text, add_special_tokens=False).input_ids)
-        requests.append(Request(prompt, max_new_tokens=min(max_new_tokens, int(need * 1.3) + 140)))
+        requests.append(Request(prompt, max_new_tokens=min(max_new_tokens, int(need * 1.3) + 140),
+                                prefix=shared_prefix(prompt)))
     start = time.perf_counter()
     answers, stats = generate(lm, requests, batch_size=batch_size)
     result = score_answers(items, answers)

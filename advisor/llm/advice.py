@@ -40,6 +40,9 @@ class AdviceOptions:
     other busy processes, 1 thread avoids OpenMP oversubscription."""
     progress: bool | None = None
     """Progress line on stderr; None: only when stderr is a terminal."""
+    method: str = "fast"
+    """``fast``: ``generate.generate`` (shared prompt prefixes, rows dropped when done);
+    ``reference``: transformers' own ``generate`` (the benchmarks' naive path)."""
 
 
 @dataclass
@@ -81,6 +84,7 @@ def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOpti
         "quantize": options.quantize,
         "explain_only": explain_only,
         "max_new_tokens": options.max_new_tokens,
+        "method": options.method,
         "prompt": identity,
     })
 
@@ -185,10 +189,14 @@ def _load(options: AdviceOptions):
 
 
 def _generate(lm, todo: list[_Item], options: AdviceOptions):
-    from .generate import Request, generate
-    from .prompts import chat_prompt
+    from .generate import Request, generate, generate_reference
+    from .prompts import chat_prompt, shared_prefix
 
-    requests = [Request(chat_prompt(lm.tokenizer, advice_messages(it.finding, it.source, it.block)), max_new_tokens(lm.tokenizer, it, options.max_new_tokens), it.explain_only) for it in todo]
+    requests = []
+    for it in todo:
+        prompt = chat_prompt(lm.tokenizer, advice_messages(it.finding, it.source, it.block))
+        requests.append(Request(prompt, max_new_tokens(lm.tokenizer, it, options.max_new_tokens), it.explain_only,
+                                shared_prefix(prompt)))
     if options.threads:
         import torch
 
@@ -205,7 +213,8 @@ def _generate(lm, todo: list[_Item], options: AdviceOptions):
     if show:
         sys.stderr.write(f"advisor: generating advice 0/{len(todo)}")
         sys.stderr.flush()
-    answers, stats = generate(lm, requests, batch_size=options.batch_size, progress=progress, stop_early=options.stop_early)
+    generator = generate_reference if options.method == "reference" else generate
+    answers, stats = generator(lm, requests, batch_size=options.batch_size, progress=progress, stop_early=options.stop_early)
     if show:
         sys.stderr.write("\n")
     for item, answer in zip(todo, answers):

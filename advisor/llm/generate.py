@@ -1,4 +1,14 @@
-"""Batched greedy generation: left padding, per-row stop at the end of the answer's code block."""
+"""Batched greedy generation.
+
+``generate`` is the fast path: prompts of similar length batched with padding; the key/value
+cache of a prompt's shared prefix (``Request.prefix``: the system prompt and the rule's
+documentation, equal for every finding of a rule) computed once per run and reused by every
+row that starts with it; the cache kept in preallocated buffers (no copy of the whole cache per
+token); each row stopped, and dropped from the batch, once its answer is complete.
+
+``generate_reference`` is the plain transformers ``generate`` call per batch (left padding,
+no shared prefix): the baseline the benchmarks compare against, and the tests' reference.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +21,20 @@ _CODE_CLOSED = re.compile(r"(`{3}|~{3})[^\n]*\n.*?\n[ \t]*\1", re.S)
 _FENCE_OPENED = re.compile(r"(`{3}|~{3})")
 _PARAGRAPH_DONE = re.compile(r"[.!?`)][ \t]*\n[ \t]*\n")
 
+MIN_SHARED_PREFIX = 16
+"""Shorter shared prefixes are recomputed with the rest of the prompt."""
+
 
 @dataclass(frozen=True)
 class Request:
-    """One prompt. ``explain_only``: stop at the first code fence (the fix is known)."""
+    """One prompt. ``explain_only``: stop at the first code fence (the fix is known).
+    ``prefix``: a leading part of ``prompt`` that other requests share (its cache is computed
+    once); empty: nothing shared."""
 
     prompt: str
     max_new_tokens: int = 320
     explain_only: bool = False
+    prefix: str = ""
 
 
 @dataclass
@@ -26,6 +42,9 @@ class GenerationStats:
     sequences: int = 0
     batches: int = 0
     prompt_tokens: int = 0
+    """Prompt tokens the model computed (a shared prefix counts once)."""
+    reused_tokens: int = 0
+    """Prompt tokens served from a shared prefix's cache instead."""
     new_tokens: int = 0
     seconds: float = 0.0
 
@@ -53,25 +72,26 @@ def _looping(text: str) -> bool:
     return len(last) > 3 and sum(1 for ln in lines[:-1] if ln.strip() == last) >= 3
 
 
-def _stopper(tokenizer, requests: Sequence[Request], prompt_len: int):
-    import torch
-    from transformers import StoppingCriteria
+def _prepare(tok):
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
 
-    class AnswerDone(StoppingCriteria):
-        def __init__(self) -> None:
-            self.texts = [""] * len(requests)
-            self.seen = prompt_len
 
-        def __call__(self, input_ids, scores, **kwargs):
-            new = input_ids[:, self.seen :].tolist()
-            self.seen = input_ids.shape[1]
-            done = []
-            for i, toks in enumerate(new):
-                self.texts[i] += tokenizer.decode(toks, skip_special_tokens=True)
-                done.append(answer_complete(self.texts[i], requests[i].explain_only))
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return AnswerDone()
+def _shared_length(tok, request: Request, ids: list[int]) -> int:
+    """How many leading tokens of ``ids`` are the request's shared prefix (0: none). The
+    prefix is tokenized on its own and only the tokens it has in common with the whole
+    prompt's tokenization count, so the model sees exactly the prompt's tokens."""
+    if not request.prefix or not request.prompt.startswith(request.prefix):
+        return 0
+    own = tok(request.prefix, add_special_tokens=False).input_ids
+    n = 0
+    for a, b in zip(own, ids):
+        if a != b:
+            break
+        n += 1
+    n = min(n, len(ids) - 1)
+    return n if n >= MIN_SHARED_PREFIX else 0
 
 
 def generate(
@@ -80,16 +100,191 @@ def generate(
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
     stop_early: bool = True,
+    share_prefix: bool = True,
 ) -> tuple[list[str], GenerationStats]:
-    """Greedy answers for ``requests`` (same order), generated ``batch_size`` at a time,
-    prompts of similar length batched together. ``progress(n)`` is called after each batch
-    with the number of sequences finished in it."""
+    """Greedy answers for ``requests`` (same order), ``batch_size`` rows at a time, prompts of
+    similar length together. ``progress(n)`` is called after each batch with the number of
+    rows finished in it. ``stop_early=False``: rows end only at end-of-turn or their token limit."""
     import torch
 
     tok = lm.tokenizer
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    _prepare(tok)
+    stats = GenerationStats(sequences=len(requests))
+    outputs: list[str] = [""] * len(requests)
+    ids = [tok(r.prompt, add_special_tokens=False).input_ids for r in requests]
+    shared = [_shared_length(tok, r, i) if share_prefix else 0 for r, i in zip(requests, ids)]
+    order = sorted(range(len(requests)), key=lambda i: (len(ids[i]) - shared[i], requests[i].max_new_tokens))
+    prefixes: dict[tuple[int, ...], list[tuple[object, object]]] = {}
+    eos = set(_eos_ids(lm))
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for b in range(0, len(order), max(1, batch_size)):
+            rows = order[b : b + batch_size]
+            for i in rows:
+                key = tuple(ids[i][: shared[i]])
+                if key and key not in prefixes:
+                    prefixes[key] = _prefix_cache(lm.model, key)
+                    stats.prompt_tokens += len(key)
+                stats.reused_tokens += shared[i]
+                stats.prompt_tokens += len(ids[i]) - shared[i]
+            done = _run_batch(lm, tok, [requests[i] for i in rows], [ids[i] for i in rows],
+                              [shared[i] for i in rows], prefixes, eos, stop_early)
+            stats.batches += 1
+            for i, new in zip(rows, done):
+                stats.new_tokens += len(new)
+                outputs[i] = tok.decode([t for t in new if t not in eos], skip_special_tokens=True)
+            if progress:
+                progress(len(rows))
+    stats.seconds = time.perf_counter() - start
+    return outputs, stats
+
+
+def _prefix_cache(model, prefix: tuple[int, ...]) -> list[tuple[object, object]]:
+    """Per layer ``(keys, values)`` of ``prefix``, shape ``[1, kv_heads, len, head_dim]``."""
+    import torch
+    from transformers.cache_utils import DynamicCache
+
+    cache = DynamicCache()
+    model(input_ids=torch.tensor([prefix]), use_cache=True, logits_to_keep=1, **{_cache_arg(model): cache})
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _cache_arg(model) -> str:
+    """The forward argument that takes the cache: ``cache`` in newer transformers 5 releases,
+    ``past_key_values`` before."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _buffer_cache(n_layers: int, capacity: int):
+    """A cache whose layers write into preallocated buffers instead of concatenating."""
+    from transformers.cache_utils import Cache, DynamicLayer
+
+    class BufferLayer(DynamicLayer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.length = 0
+
+        def lazy_initialization(self, key_states, value_states) -> None:
+            import torch
+
+            b, h, _, d = key_states.shape
+            self.device = key_states.device
+            self.k_buf = torch.zeros(b, h, capacity, d, dtype=key_states.dtype, device=self.device)
+            self.v_buf = torch.zeros(b, h, capacity, value_states.shape[-1], dtype=value_states.dtype, device=self.device)
+            self.is_initialized = True
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n = key_states.shape[-2]
+            self.k_buf[:, :, self.length : self.length + n] = key_states
+            self.v_buf[:, :, self.length : self.length + n] = value_states
+            self.length += n
+            self.keys = self.k_buf[:, :, : self.length]
+            self.values = self.v_buf[:, :, : self.length]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def batch_select_indices(self, indices) -> None:
+            self.k_buf = self.k_buf[indices]
+            self.v_buf = self.v_buf[indices]
+            self.keys = self.k_buf[:, :, : self.length]
+            self.values = self.v_buf[:, :, : self.length]
+
+    return Cache(layers=[BufferLayer() for _ in range(n_layers)])
+
+
+def _run_batch(lm, tok, requests, ids, shared, prefixes, eos, stop_early) -> list[list[int]]:
+    """New tokens of each row. Layout of row ``r``: its shared prefix (already cached,
+    right-aligned at width ``P``), then its own tokens right-aligned at width ``S``; padding in
+    front of both is masked out and positions count real tokens only."""
+    import torch
+
+    model = lm.model
+    n = len(requests)
+    P = max(shared)
+    S = max(len(i) - s for i, s in zip(ids, shared))
+    limit = max(r.max_new_tokens for r in requests)
+    cache = _buffer_cache(model.config.num_hidden_layers, P + S + limit)
+    mask = torch.zeros(n, P + S, dtype=torch.long)
+    input_ids = torch.full((n, S), tok.pad_token_id, dtype=torch.long)
+    positions = torch.ones(n, S, dtype=torch.long)
+    for r, (row, k) in enumerate(zip(ids, shared)):
+        own = row[k:]
+        mask[r, P - k : P] = 1
+        mask[r, P + S - len(own) :] = 1
+        input_ids[r, S - len(own) :] = torch.tensor(own)
+        positions[r, S - len(own) :] = torch.arange(k, k + len(own))
+    if P:
+        for index, layer in enumerate(cache.layers):
+            keys, values = [], []
+            for row, k in zip(ids, shared):
+                k_row, v_row = prefixes[tuple(row[:k])][index] if k else (None, None)
+                keys.append(_left_pad(k_row, P))
+                values.append(_left_pad(v_row, P))
+            like = next(t for t in keys if t is not None)
+            zeros = like.new_zeros(1, like.shape[1], P, like.shape[3])
+            layer.update(torch.cat([zeros if t is None else t for t in keys]),
+                         torch.cat([zeros if t is None else t for t in values]))
+    arg = _cache_arg(model)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                **{arg: cache})
+    live = list(range(n))
+    new: list[list[int]] = [[] for _ in range(n)]
+    last = positions[:, -1].clone()
+    while True:
+        nxt = out.logits[:, -1].argmax(-1)
+        keep = []
+        for j, r in enumerate(live):
+            t = int(nxt[j])
+            new[r].append(t)
+            finished = t in eos or len(new[r]) >= requests[r].max_new_tokens
+            if not finished and stop_early:
+                finished = answer_complete(tok.decode(new[r], skip_special_tokens=True), requests[r].explain_only)
+            if not finished:
+                keep.append(j)
+        if not keep:
+            return new
+        if len(keep) < len(live):
+            index = torch.tensor(keep)
+            cache.batch_select_indices(index)
+            mask, nxt, last = mask[index], nxt[index], last[index]
+            live = [live[j] for j in keep]
+        mask = torch.cat([mask, torch.ones(len(live), 1, dtype=torch.long)], 1)
+        last = last + 1
+        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None], use_cache=True,
+                    **{arg: cache})
+
+
+def _left_pad(tensor, width: int):
+    """``tensor`` (``[1, heads, k, dim]``) with zeros in front up to ``width`` positions;
+    None stays None (a row without a shared prefix)."""
+    import torch
+
+    if tensor is None or tensor.shape[2] == width:
+        return tensor
+    pad = tensor.new_zeros(1, tensor.shape[1], width - tensor.shape[2], tensor.shape[3])
+    return torch.cat([pad, tensor], dim=2)
+
+
+def generate_reference(
+    lm,
+    requests: Sequence[Request],
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+    stop_early: bool = True,
+) -> tuple[list[str], GenerationStats]:
+    """Like :func:`generate` through transformers' own ``generate`` (no shared prefix, the
+    default growing cache, finished rows kept until the whole batch ends)."""
+    import torch
+
+    tok = lm.tokenizer
+    _prepare(tok)
     stats = GenerationStats(sequences=len(requests))
     outputs: list[str] = [""] * len(requests)
     lengths = [len(tok(r.prompt, add_special_tokens=False).input_ids) for r in requests]
@@ -123,6 +318,28 @@ def generate(
             progress(len(idx))
     stats.seconds = time.perf_counter() - start
     return outputs, stats
+
+
+def _stopper(tokenizer, requests: Sequence[Request], prompt_len: int):
+    import torch
+    from transformers import StoppingCriteria
+
+    class AnswerDone(StoppingCriteria):
+        def __init__(self) -> None:
+            self.new = [[] for _ in requests]
+            self.seen = prompt_len
+
+        def __call__(self, input_ids, scores, **kwargs):
+            fresh = input_ids[:, self.seen :].tolist()
+            self.seen = input_ids.shape[1]
+            done = []
+            for i, toks in enumerate(fresh):
+                self.new[i].extend(toks)
+                text = tokenizer.decode(self.new[i], skip_special_tokens=True)
+                done.append(answer_complete(text, requests[i].explain_only))
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return AnswerDone()
 
 
 def _eos_ids(lm) -> list[int]:

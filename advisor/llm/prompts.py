@@ -135,6 +135,14 @@ def chat_prompt(tokenizer, messages: list[dict[str, str]]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def shared_prefix(prompt: str) -> str:
+    """The leading part of a rendered advice prompt that depends on the rule only (system
+    prompt, rule documentation): equal for every finding of a rule, so generation computes it
+    once (``Request.prefix``). Empty when the prompt does not have the advice template's shape."""
+    cut = prompt.find("\n\nFinding: ")
+    return prompt[: cut + 2] if cut >= 0 else ""
+
+
 def training_pair(tokenizer, finding, source: str, explanation: str, fixed_source: str) -> tuple[str, str]:
     """``(prompt, answer)`` strings for supervised training: ``prompt`` is exactly what
     inference feeds the model; ``answer`` is the target (loss goes on it only; append the
