@@ -140,6 +140,27 @@ def test_shared_prefix_is_computed_once(tiny):
     assert plain.prompt_tokens == shared.prompt_tokens + 2 * per_row
 
 
+def test_prefix_store_reuses_prefixes_across_runs(tiny, tmp_path):
+    from advisor.llm.prefix_cache import PrefixStore
+
+    requests = _advice_requests(tiny.tokenizer, max_new_tokens=6)
+    store = PrefixStore(tmp_path / "prefixes", {"model": tiny.info.hash}, keep=2)
+    first, cold = generate(tiny, requests, batch_size=2, stop_early=False, store=store)
+    files = sorted((tmp_path / "prefixes").glob("*.safetensors"))
+    distinct = len({r.prefix for r in requests})
+    assert cold.prefixes_loaded == 0 and len(files) == min(distinct, 2)
+    second, warm = generate(tiny, requests, batch_size=2, stop_early=False, store=store)
+    assert second == first
+    assert warm.prefixes_loaded >= 1 and warm.prompt_tokens < cold.prompt_tokens
+    for f in files:
+        f.write_bytes(b"not a safetensors file")
+    third, broken = generate(tiny, requests, batch_size=2, stop_early=False, store=store)
+    assert third == first and broken.prefixes_loaded == 0
+    other = PrefixStore(tmp_path / "prefixes", {"model": "another"}, keep=2)
+    key = tuple(tiny.tokenizer(requests[0].prefix, add_special_tokens=False).input_ids)
+    assert other.path(key) != store.path(key)
+
+
 def test_int8_model_generates(tiny_dir):
     q = load_model(str(tiny_dir), adapter="none", quantize="int8")
     assert q.info.quantize == "int8"

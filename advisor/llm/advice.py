@@ -213,13 +213,32 @@ def _generate(lm, todo: list[_Item], options: AdviceOptions):
     if show:
         sys.stderr.write(f"advisor: generating advice 0/{len(todo)}")
         sys.stderr.flush()
-    generator = generate_reference if options.method == "reference" else generate
-    answers, stats = generator(lm, requests, batch_size=options.batch_size, progress=progress, stop_early=options.stop_early)
+    if options.method == "reference":
+        answers, stats = generate_reference(lm, requests, batch_size=options.batch_size, progress=progress,
+                                            stop_early=options.stop_early)
+    else:
+        answers, stats = generate(lm, requests, batch_size=options.batch_size, progress=progress,
+                                  stop_early=options.stop_early, store=_prefix_store(lm, options))
     if show:
         sys.stderr.write("\n")
     for item, answer in zip(todo, answers):
         item.answer = answer
     return stats
+
+
+def _prefix_store(lm, options: AdviceOptions):
+    """The on-disk cache of shared prompt prefixes for this model (None without the cache)."""
+    if not options.use_cache:
+        return None
+    import torch
+    import transformers
+
+    from .prefix_cache import PrefixStore
+
+    info = lm.info
+    identity = {"model": info.hash, "adapter": info.adapter_hash, "quantize": info.quantize, "dtype": options.dtype,
+                "torch": torch.__version__, "transformers": transformers.__version__, "threads": torch.get_num_threads()}
+    return PrefixStore(cache_dir() / "prefixes", identity)
 
 
 def _advice(item: _Item, model_id: dict, settings, baselines: dict, use_cache: bool) -> dict:

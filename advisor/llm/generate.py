@@ -45,6 +45,8 @@ class GenerationStats:
     """Prompt tokens the model computed (a shared prefix counts once)."""
     reused_tokens: int = 0
     """Prompt tokens served from a shared prefix's cache instead."""
+    prefixes_loaded: int = 0
+    """Shared prefixes read from the on-disk store instead of computed."""
     new_tokens: int = 0
     seconds: float = 0.0
 
@@ -101,10 +103,12 @@ def generate(
     progress: Callable[[int], None] | None = None,
     stop_early: bool = True,
     share_prefix: bool = True,
+    store=None,
 ) -> tuple[list[str], GenerationStats]:
     """Greedy answers for ``requests`` (same order), ``batch_size`` rows at a time, prompts of
     similar length together. ``progress(n)`` is called after each batch with the number of
-    rows finished in it. ``stop_early=False``: rows end only at end-of-turn or their token limit."""
+    rows finished in it. ``stop_early=False``: rows end only at end-of-turn or their token limit.
+    ``store``: a ``prefix_cache.PrefixStore`` that shared prefixes are read from and written to."""
     import torch
 
     tok = lm.tokenizer
@@ -123,8 +127,16 @@ def generate(
             for i in rows:
                 key = tuple(ids[i][: shared[i]])
                 if key and key not in prefixes:
-                    prefixes[key] = _prefix_cache(lm.model, key)
-                    stats.prompt_tokens += len(key)
+                    layers = lm.model.config.num_hidden_layers
+                    kv = store.get(key, layers) if store is not None else None
+                    if kv is None:
+                        kv = _prefix_cache(lm.model, key)
+                        stats.prompt_tokens += len(key)
+                        if store is not None:
+                            store.put(key, kv)
+                    else:
+                        stats.prefixes_loaded += 1
+                    prefixes[key] = kv
                 stats.reused_tokens += shared[i]
                 stats.prompt_tokens += len(ids[i]) - shared[i]
             done = _run_batch(lm, tok, [requests[i] for i in rows], [ids[i] for i in rows],
