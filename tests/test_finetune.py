@@ -102,6 +102,40 @@ def test_unwritable_output(small_corpus, tmp_path):
     assert code == 2 and "not writable" in text
 
 
+def test_answer_loss_equals_the_full_logits_loss(small_corpus):
+    """Logits from the first answer position on give the loss transformers computes from all
+    logits and ``labels``; gradients agree too."""
+    import torch
+
+    from advisor.finetune.model import load_base
+    from advisor.finetune.pipeline import DataConfig, build_corpus_pipeline, tensor_batch
+    from advisor.finetune.train import answer_loss
+
+    base = load_base(tiny=True, seed=1)
+    data = DataConfig(files=[str(p) for p in sorted(small_corpus.glob("*.jsonl"))], batch_size=3, max_len=900,
+                      seed=0, split="train", holdout=HOLDOUT)
+    with build_corpus_pipeline(data, base.tokenizer, tensor_batch()) as pipe:
+        batch = next(iter(pipe))
+    starts = [int((row != -100).nonzero()[0]) for row in batch["labels"]]
+    assert len(set(starts)) > 1 and min(starts) > 50
+    ours = answer_loss(base.model, batch)
+    ours.backward()
+    grad = base.model.model.layers[0].mlp.up_proj.weight.grad.clone()
+    base.model.zero_grad()
+    full = base.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    full.backward()
+    assert torch.allclose(ours, full, atol=1e-5)
+    assert torch.allclose(grad, base.model.model.layers[0].mlp.up_proj.weight.grad, atol=1e-6)
+
+
+def test_augmented_examples_follow_their_original_into_its_split():
+    ids = [f"thr{r:03d}-{i:02d}" for r in range(1, 25) for i in range(1, 16)]
+    splits = {i: split_of(i, HOLDOUT) for i in ids}
+    assert 0.15 < sum(v == "eval" for v in splits.values()) / len(ids) < 0.35
+    for i, split in splits.items():
+        assert split_of(f"{i}~0.1", HOLDOUT) == split_of(f"{i}~7.2", HOLDOUT) == split
+
+
 def test_learning_rate_schedule():
     cfg = FinetuneConfig(lr=1e-3, warmup_steps=4, min_lr_ratio=0.1)
     lrs = [lr_at(s, 20, cfg) for s in range(20)]

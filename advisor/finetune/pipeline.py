@@ -405,8 +405,11 @@ class CorpusLineError(ValueError):
 
 
 def split_of(example_id: str, holdout: float) -> str:
-    """``"eval"`` or ``"train"``, decided by a hash of the id (stable across runs/machines)."""
-    h = int.from_bytes(hashlib.sha256(example_id.encode("utf-8")).digest()[:8], "big")
+    """``"eval"`` or ``"train"``, decided by a hash of the id (stable across runs/machines).
+    An augmented example (``<id>~<seed>.<k>``) goes where its original goes, so no rewrite of
+    a held-out example is trained on."""
+    base = example_id.split("~", 1)[0]
+    h = int.from_bytes(hashlib.sha256(base.encode("utf-8")).digest()[:8], "big")
     return "eval" if (h % 10_000) < round(holdout * 10_000) else "train"
 
 

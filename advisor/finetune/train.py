@@ -92,7 +92,7 @@ def check_corpus(cfg: FinetuneConfig) -> CorpusInfo:
     root = Path(cfg.corpus)
     jsonl = sorted(root.glob("*.jsonl")) if root.is_dir() else [root]
     train = [ex for ex in loaded.examples if split_of(ex.id, cfg.holdout) == "train"]
-    held = sorted((ex for ex in loaded.examples if split_of(ex.id, cfg.holdout) == "eval"),
+    held = sorted((ex for ex in loaded.examples if split_of(ex.id, cfg.holdout) == "eval" and "~" not in ex.id),
                   key=lambda ex: hashlib.sha256(ex.id.encode()).hexdigest())
     if not train and not loaded.programs:
         raise FinetuneError(f"{cfg.corpus}: no training examples (corpus empty or all held out)")
@@ -174,6 +174,23 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
 # -- evaluation -------------------------------------------------------------------------------
 
 
+def answer_loss(model, batch):
+    """Mean cross-entropy of the answer tokens (``labels`` not -100), as transformers computes
+    it from ``labels``, but with logits only from the batch's first answer position on: the
+    vocabulary projection of prompt positions is never needed."""
+    import torch.nn.functional as F
+
+    labels = batch["labels"]
+    wanted = (labels[:, 1:] != -100).any(0).nonzero()
+    first = int(wanted[0]) if len(wanted) else labels.shape[1] - 1
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                logits_to_keep=labels.shape[1] - first)
+    if not len(wanted):
+        return out.logits.sum() * 0.0
+    logits = out.logits[:, :-1].float()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, first + 1 :].reshape(-1), ignore_index=-100)
+
+
 def eval_loss(model, tokenizer, cfg: FinetuneConfig, info: CorpusInfo, device) -> dict:
     """Token-weighted loss on the answers of the held-out split."""
     import torch
@@ -192,8 +209,7 @@ def eval_loss(model, tokenizer, cfg: FinetuneConfig, info: CorpusInfo, device) -
             seen += len(batch["ids"])
             labels = batch["labels"]
             n = int((labels[:, 1:] != -100).sum())
-            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
-            total += float(out.loss) * n
+            total += float(answer_loss(model, batch)) * n
             tokens += n
     model.train(was_training)
     return {"loss": round(total / tokens, 4) if tokens else None, "tokens": tokens, "examples": seen}
@@ -402,9 +418,9 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> dict:
                     sync = micro == cfg.grad_accum
                     ctx = net.no_sync() if (world > 1 and not sync) else _null()
                     with ctx:
-                        out = net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-                        (out.loss / cfg.grad_accum).backward()
-                    step_loss += float(out.loss.detach()) / cfg.grad_accum
+                        loss = answer_loss(net, batch)
+                        (loss / cfg.grad_accum).backward()
+                    step_loss += float(loss.detach()) / cfg.grad_accum
                     step_tokens += batch["tokens"]
                     if not sync:
                         continue
@@ -510,4 +526,4 @@ def save_adapter(model, directory: Path, dtype: str = "float16", name: str | Non
     config.save_pretrained(str(directory))
 
 
-__all__ = ["FinetuneConfig", "FinetuneError", "PipelineError", "run", "fix_rate", "eval_loss", "lr_at", "config_fields"]
+__all__ = ["FinetuneConfig", "FinetuneError", "PipelineError", "run", "fix_rate", "eval_loss", "answer_loss", "lr_at", "config_fields"]
