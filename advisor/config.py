@@ -44,8 +44,10 @@ class Settings:
                 codes.extend(pattern_codes)
         return tuple(codes)
 
-    def is_excluded(self, path: str) -> bool:
-        rel = _relative(path, self.root)
+    def is_excluded(self, path: str, base: str | None = None) -> bool:
+        """Whether ``path`` matches a default or ``exclude`` pattern, looking at its path
+        relative to the project root, or to ``base`` (only what lies below ``base`` counts)."""
+        rel = _relative(path, base if base is not None else self.root)
         parts = Path(rel).parts
         for pattern in (*DEFAULT_EXCLUDE, *self.exclude):
             if _glob_match(rel, pattern) or any(fnmatch.fnmatch(part, pattern) for part in parts):

@@ -335,16 +335,19 @@ def discover(paths: Iterable[str], settings: Settings) -> Iterator[str | FileErr
             yield FileError(raw, None, "no such file or directory")
             continue
         if p.is_dir():
+            # A directory named explicitly is walked even if it lies in an excluded one (a
+            # virtualenv's package); then only what lies below it can be excluded.
+            base = raw if settings.is_excluded(raw) else None
             # Below a directory that is not excluded, only user patterns can exclude a .py file
             # (the default patterns name directories), so the per-file check is skipped without them.
-            check_files = bool(settings.exclude) or settings.is_excluded(raw)
+            check_files = bool(settings.exclude)
             for root, dirs, files in os.walk(raw, followlinks=False):
-                dirs[:] = sorted(d for d in dirs if not settings.is_excluded(os.path.join(root, d)))
+                dirs[:] = sorted(d for d in dirs if not settings.is_excluded(os.path.join(root, d), base))
                 for name in sorted(files):
                     if not name.endswith(".py"):
                         continue
                     full = os.path.join(root, name)
-                    if check_files and settings.is_excluded(full):
+                    if check_files and settings.is_excluded(full, base):
                         continue
                     key = os.path.normpath(full)
                     if key not in seen:

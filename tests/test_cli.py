@@ -147,6 +147,19 @@ def test_config_ignore_exclude_and_per_file(tree: Path) -> None:
     assert run(["check", "--no-llm", "pkg"], cwd=tree).exit_code == 0
 
 
+def test_explicit_directory_inside_an_excluded_one_is_checked(tree: Path) -> None:
+    write_config(tree, 'ignore = ["THR002"]\n')
+    pkg = tree / ".venv" / "lib" / "site-packages" / "vendored"
+    (pkg / "build").mkdir(parents=True)
+    (pkg / "mod.py").write_text(BUGGY)
+    (pkg / "build" / "generated.py").write_text(BUGGY)
+    whole = run(["check", "--no-llm", "."], cwd=tree)
+    assert ".venv" not in whole.output
+    result = run(["check", "--no-llm", str(pkg)], cwd=tree)
+    assert result.exit_code == 1 and "1 file checked" in result.output
+    assert "mod.py:7:1: THR001" in result.output and "generated.py" not in result.output
+
+
 @pytest.mark.parametrize(
     "body, key",
     [
