@@ -17,7 +17,8 @@ class AcquireWithoutReleaseGuarantee(Rule):
     raised between the two skips the release.
 
     Functions that only acquire (such as `__enter__`, or helpers that return holding the
-    lock) are left alone: the release belongs to the caller.
+    lock) are left alone: the release belongs to the caller. So are functions that release
+    only in `except` blocks: they keep the hold when they succeed (a permit handed on).
 
     ## Why is this bad?
     If anything between `acquire()` and `release()` raises, the lock stays held for
@@ -67,6 +68,8 @@ class AcquireWithoutReleaseGuarantee(Rule):
                 release = _next_release(fn.node, acq.node, key)
                 if release is None or _guaranteed(acq.node, key, parents):
                     continue
+                if _only_on_error(fn, key, parents):
+                    continue
                 region = _region(fn.node, acq.node, release)
                 if not region.raises or _gate(fn.node, key, region.passed):
                     continue
@@ -84,6 +87,24 @@ class AcquireWithoutReleaseGuarantee(Rule):
                     fix=fix,
                     function=fn.qualname if fn.qualname != MODULE else None,
                 )
+
+
+def _only_on_error(fn, key: str, parents: dict[int, cst.CSTNode]) -> bool:
+    """True when every ``release()`` of the lock in the function is in an ``except`` block:
+    on success the function keeps the hold on purpose (a permit handed on to whoever ends the
+    work), and the releases are error clean-up."""
+    releases = [c.node for c in fn.calls if c.attr == "release" and _key(c.node) == key]
+    return bool(releases) and all(_in_handler(r, parents) for r in releases)
+
+
+def _in_handler(node: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> bool:
+    while id(node) in parents:
+        node = parents[id(node)]
+        if isinstance(node, (cst.ExceptHandler, cst.ExceptStarHandler)):
+            return True
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            return False
+    return False
 
 
 _PAIRING = frozenset({"__enter__", "__exit__", "__aenter__", "__aexit__", "acquire", "release", "lock", "unlock"})
