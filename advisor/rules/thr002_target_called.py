@@ -67,15 +67,37 @@ class ThreadTargetCalled(Rule):
 
 def _returns_plain_value(model, call) -> bool:
     """True when the callee is a module function that returns no value (a procedure):
-    its result cannot be the intended target. Unknown callees and functions that return
+    its result cannot be the intended target. For a method of an object of unknown type, every
+    method of that name in the module must be one. Unknown callees and functions that return
     something (possibly a callable) are left alone."""
     for callee in call.callees:
         fn = model.functions.get(callee)
         if fn is not None and isinstance(fn.node, cst.FunctionDef):
-            finder = _ReturnFinder()
-            fn.node.body.visit(finder)
-            return not finder.returns_value
-    return False
+            return _procedure(fn)
+    candidates = _same_named_methods(model, call.node)
+    return bool(candidates) and all(_procedure(fn) for fn in candidates)
+
+
+def _procedure(fn) -> bool:
+    finder = _ReturnFinder()
+    fn.node.body.visit(finder)
+    return not finder.returns_value
+
+
+def _same_named_methods(model, node: cst.Call) -> list:
+    """For ``obj.name()`` on an object of unknown type: the module's methods called ``name``
+    (``limiter.refill()`` with ``limiter`` a parameter and ``refill`` defined by a class here).
+    Names a thread or a container also has (``start``, ``get``...) are left alone."""
+    func = node.func
+    if not isinstance(func, cst.Attribute) or func.attr.value in _COMMON:
+        return []
+    name = func.attr.value
+    return [fn for fn in model.functions.values()
+            if fn.class_name and fn.name == name and isinstance(fn.node, cst.FunctionDef)]
+
+
+_COMMON = frozenset({"run", "start", "join", "get", "put", "wait", "close", "stop", "read", "write", "send", "recv",
+                     "update", "pop", "copy", "result", "submit", "acquire", "release", "set", "clear", "__call__"})
 
 
 class _ReturnFinder(cst.CSTVisitor):
