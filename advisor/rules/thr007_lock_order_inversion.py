@@ -228,7 +228,9 @@ class LockOrderInversion(Rule):
     ## What it does
     Flags two code paths in a module that take the same two locks in opposite orders:
     lock `A` then `B` on one path, `B` then `A` on another, either nested directly or
-    through calls to functions and methods of the module.
+    through calls to functions and methods of the module. Also flags a function that
+    nests the same-named locks of two of its arguments (`with src.lock: with dst.lock:`)
+    without ordering them: `transfer(a, b)` and `transfer(b, a)` are the two paths.
 
     ## Why is this bad?
     When two threads run the two paths at the same time, each can take its first lock
@@ -263,6 +265,7 @@ class LockOrderInversion(Rule):
     help = "take the locks in one global order everywhere (or merge them into one lock)"
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        yield from _argument_order(self, ctx)
         model = ctx.model
         if sum(1 for a in model.acquires if trackable(a.ref)) < 2:
             return
@@ -299,6 +302,83 @@ class LockOrderInversion(Rule):
                 f"`{outer}` while holding `{inner}`: two threads running both paths can deadlock",
                 function=second.function if second.function != MODULE else None,
             )
+
+
+def _argument_order(rule: Rule, ctx: RuleContext) -> Iterable[Finding]:
+    """``with a.lock: with b.lock:`` where ``a`` and ``b`` are two parameters (``self``
+    included) and the locks have the same name: the locks of two objects of one kind, taken
+    in the order the caller passed them, with nothing ordering them (``sorted``/``min``/
+    ``max``/``id()`` or a ``<`` comparison of the two) and no other lock held around them."""
+    for fn in ctx.model.functions.values():
+        if not isinstance(fn.node, cst.FunctionDef) or len(fn.params) < 2:
+            continue
+        for inner in fn.acquires:
+            mine = _param_lock(fn, inner.node)
+            if mine is None or not inner.blocking:
+                continue
+            outer = [(h, _param_lock(fn, h.node)) for h in inner.held_before]
+            if any(lock is None for _, lock in outer):
+                continue  # another lock serialises the whole section
+            match = next((h for h, lock in outer if lock[0] != mine[0] and lock[1] == mine[1]), None)
+            if match is None or _ordered(fn.node, mine[0], _param_lock(fn, match.node)[0]):
+                continue
+            first, second = ctx.code(match.node), ctx.code(inner.node)
+            a, b = _param_lock(fn, match.node)[0], mine[0]
+            yield rule.finding(
+                ctx,
+                inner.node,
+                f"`{second}` is taken while holding `{first}`: the order depends on the arguments, so "
+                f"`{fn.name}` called with `{a}` and `{b}` swapped on another thread takes the same two locks in "
+                "the opposite order and the two calls can deadlock",
+                help="take the two locks in one fixed order (for example `sorted((a, b), key=id)`), or use one lock for both",
+                function=fn.qualname if fn.qualname != MODULE else None,
+            )
+            break
+
+
+def _param_lock(fn, node: cst.CSTNode) -> tuple[str, str] | None:
+    """``("a", "lock")`` for the lock ``a.lock`` (or ``a.lock.acquire()``) with ``a`` a parameter."""
+    expr = node.func.value if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) else node
+    text = dotted(expr) if isinstance(expr, cst.BaseExpression) else None
+    if not text or "." not in text:
+        return None
+    base, rest = text.split(".", 1)
+    return (base, rest) if base in fn.params else None
+
+
+_ORDERING_CALLS = frozenset({"sorted", "min", "max", "id"})
+
+
+def _ordered(node: cst.CSTNode, a: str, b: str) -> bool:
+    finder = _OrderFinder(a, b)
+    node.visit(finder)
+    return finder.found
+
+
+class _OrderFinder(cst.CSTVisitor):
+    def __init__(self, a: str, b: str) -> None:
+        self.names = {a, b}
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value in _ORDERING_CALLS:
+            self.found = True
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        ordering = (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
+        if any(isinstance(t.operator, ordering) for t in node.comparisons):
+            seen = _NameCollector()
+            node.visit(seen)
+            if self.names <= seen.names:
+                self.found = True
+
+
+class _NameCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
 
 
 def _first_unguarded(ctx, forward, backward, a, b):
