@@ -184,3 +184,61 @@ def test_proposal_that_drops_attribute_work_is_rejected():
     assert not verdict.verified and verdict.reason == "no longer uses .processed, .size"
     fixed = "def mark_done(self, job):\n    with self.lock:\n        self.processed += job.size()\n"
     assert verify_block(source, "buf.py", target, block, fixed).verified
+
+
+def test_proposal_that_stops_returning_or_threading_is_rejected():
+    no_return = _verify(GOOD.replace("    return threads\n", ""))
+    assert not no_return.verified and no_return.reason == "no longer returns a value"
+    serial = "def run_all(items):\n    threads = [work(i) for i in items]\n    return threads\n"
+    verdict = _verify(serial)
+    assert not verdict.verified and verdict.reason == "no longer hands work to another thread or process"
+
+
+def test_proposal_that_drops_a_working_loop_is_rejected_but_a_polling_loop_may_go():
+    source = textwrap.dedent(
+        '''\
+        import threading
+        import time
+
+
+        class Metrics:
+            def __init__(self, sink):
+                self.sink = sink
+                self.counters = {}
+                self._lock = threading.Lock()
+                self.stopped = False
+
+            def incr(self, name):
+                with self._lock:
+                    self.counters[name] = self.counters.get(name, 0) + 1
+
+            def flush_loop(self):
+                while True:
+                    time.sleep(10)
+                    for name, value in self.counters.items():
+                        self.sink.send(name, value)
+
+            def start(self):
+                threading.Thread(target=self.flush_loop, daemon=True).start()
+        '''
+    )
+    target = next(f for f in check_source(source, "m.py").findings if f.code == "THR020")
+    block = enclosing_block(source, target.span.line)
+    once = ("def flush_loop(self):\n    with self._lock:\n        for name, value in self.counters.items():\n"
+            "            self.sink.send(name, value)\n")
+    verdict = verify_block(source, "m.py", target, block, once)
+    assert not verdict.verified and verdict.reason == "drops a loop that does work"
+    fixed = ("def flush_loop(self):\n    while True:\n        time.sleep(10)\n        with self._lock:\n"
+             "            snapshot = list(self.counters.items())\n        for name, value in snapshot:\n"
+             "            self.sink.send(name, value)\n")
+    assert verify_block(source, "m.py", target, block, fixed).verified
+
+
+def test_shape_counts_polling_loops_apart():
+    from advisor.llm.blocks import shape
+
+    poll = shape("def f(self):\n    while not self.done:\n        time.sleep(0.1)\n")
+    work = shape("def f(self):\n    while True:\n        item = q.get()\n        handle(item)\n")
+    assert poll.work_loops == 0 and work.work_loops == 1
+    assert shape("def f():\n    return None\n").returns_value is False
+    assert shape("def f():\n    pool.submit(g)\n").hand_offs == 1

@@ -194,6 +194,57 @@ def read_names(code: str) -> set[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a block does, coarsely: a fix keeps all of it."""
+
+    returns_value: bool
+    """Some ``return`` in its own functions gives a value."""
+    hand_offs: int
+    """Calls that hand work to another thread or process (``Thread(...)``, ``submit``...)."""
+    work_loops: int
+    """``while`` loops that do more than wait (sleep, pass, break/continue/return checks)."""
+
+
+HAND_OFFS = frozenset({"Thread", "Timer", "Process", "submit", "map", "apply_async", "map_async", "start_new_thread",
+                       "to_thread", "run_in_executor", "ThreadPoolExecutor", "ProcessPoolExecutor", "Pool"})
+
+
+def shape(code: str) -> Shape | None:
+    """The block's ``Shape`` (None when it does not parse)."""
+    try:
+        tree = ast.parse(_dedent(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    returns = hand_offs = loops = 0
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Return) and n.value is not None and not (
+            isinstance(n.value, ast.Constant) and n.value.value is None
+        ):
+            returns += 1
+        elif isinstance(n, ast.Call):
+            func = n.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            hand_offs += name in HAND_OFFS
+        elif isinstance(n, ast.While) and not all(_waits(stmt) for stmt in n.body):
+            loops += 1
+    return Shape(bool(returns), hand_offs, loops)
+
+
+def _waits(stmt: ast.stmt) -> bool:
+    """A statement of a polling loop: sleep, pass, break, continue, or an ``if`` that only leaves."""
+    if isinstance(stmt, (ast.Pass, ast.Break, ast.Continue)):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        func = stmt.value.func
+        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in ("sleep", "wait")
+    if isinstance(stmt, ast.If):
+        return all(isinstance(s, (ast.Break, ast.Continue, ast.Return)) for s in stmt.body) and all(
+            _waits(s) for s in stmt.orelse
+        )
+    return False
+
+
 def signatures(code: str) -> dict[str, str]:
     """``{name: parameter list}`` of the top-level functions of a block (``{}`` when it does
     not parse); annotations are left out, defaults kept."""

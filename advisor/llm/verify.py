@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..engine import check_source
-from .blocks import Block, defined_names, read_names, signatures, splice
+from .blocks import Block, defined_names, read_names, shape, signatures, splice
 
 
-VERIFY_VERSION = 4
+VERIFY_VERSION = 5
 """Bump when verification gets stricter or looser: cached verdicts are keyed by it."""
 
 
@@ -157,12 +157,25 @@ def verify_source(source: str, new_source: str, path: str, finding, settings=Non
     return Verdict(True, "ok", new_source, diff)
 
 
+def _lost_behaviour(before, after) -> str | None:
+    if before is None or after is None:
+        return None
+    if before.returns_value and not after.returns_value:
+        return "no longer returns a value"
+    if before.hand_offs and not after.hand_offs:
+        return "no longer hands work to another thread or process"
+    if after.work_loops < before.work_loops:
+        return "drops a loop that does work"
+    return None
+
+
 def verify_block(source: str, path: str, finding, block: Block, code: str, settings=None, baseline=None) -> Verdict:
     """Verify replacing ``block`` with ``code``: as ``verify_source``, and every name the
     block defined (and each parameter of a function it defined) is still defined, with the
     same parameter list, and every function, class or global of the module, and every attribute
-    outside ``blocks.SYNC_API``, that the block used is still used (a proposal that deletes the
-    work is not a fix)."""
+    outside ``blocks.SYNC_API``, that the block used is still used; a block that returned a
+    value still returns one, one that handed work to a thread or process still does, and no
+    loop that does work is dropped (a proposal that deletes the work is not a fix)."""
     if not code or not code.strip():
         return Verdict(False, "no code in the answer")
     wanted = defined_names(block.text)
@@ -181,5 +194,8 @@ def verify_block(source: str, path: str, finding, block: Block, code: str, setti
     dropped = sorted(((used & own) | {n for n in used if n.startswith(".")}) - read_names(code))
     if dropped:
         return Verdict(False, f"no longer uses {', '.join(dropped)}")
+    problem = _lost_behaviour(shape(block.text), shape(code))
+    if problem:
+        return Verdict(False, problem)
     new_source = splice(source, block, code)
     return verify_source(source, new_source, path, finding, settings, baseline)
