@@ -136,6 +136,27 @@ def test_augmented_examples_follow_their_original_into_its_split():
         assert split_of(f"{i}~0.1", HOLDOUT) == split_of(f"{i}~7.2", HOLDOUT) == split
 
 
+def test_rewrites_of_held_out_examples_are_neither_trained_on_nor_scored(small_corpus, tmp_path):
+    from advisor.finetune.model import base_tokenizer
+    from advisor.finetune.pipeline import DataConfig, build_corpus_pipeline
+
+    rows = [json.loads(line) for p in sorted(small_corpus.glob("*.jsonl")) for line in p.read_text().splitlines()]
+    rewrites = [{**d, "id": d["id"] + "~0.1"} for d in rows]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_text("".join(json.dumps(d) + "\n" for d in rows + rewrites))
+    seen = {}
+    for split in ("train", "eval"):
+        data = DataConfig(files=[str(corpus / "a.jsonl")], batch_size=2, max_len=900, seed=0, split=split,
+                          holdout=HOLDOUT)
+        with build_corpus_pipeline(data, base_tokenizer()) as pipe:
+            seen[split] = {i for batch in pipe for i in batch["ids"]}
+    held = {d["id"] for d in rows if split_of(d["id"], HOLDOUT) == "eval"}
+    assert seen["eval"] == held
+    assert not {i.split("~")[0] for i in seen["train"]} & held
+    assert any("~" in i for i in seen["train"])
+
+
 def test_learning_rate_schedule():
     cfg = FinetuneConfig(lr=1e-3, warmup_steps=4, min_lr_ratio=0.1)
     lrs = [lr_at(s, 20, cfg) for s in range(20)]

@@ -491,6 +491,8 @@ def build_corpus_pipeline(cfg: DataConfig, tokenizer, to_tensors: Callable | Non
             raise CorpusLineError(f"{path}:{lineno}: {exc}") from None
         if cfg.split is not None and split_of(ex.id, cfg.holdout) != cfg.split:
             return SKIP
+        if cfg.split == "eval" and "~" in ex.id:
+            return SKIP  # rewrites of held-out examples are neither trained on nor scored
         return ex
 
     def render(ex):
