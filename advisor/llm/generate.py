@@ -80,13 +80,12 @@ def _prepare(tok):
         tok.pad_token = tok.eos_token
 
 
-def _shared_length(tok, request: Request, ids: list[int]) -> int:
-    """How many leading tokens of ``ids`` are the request's shared prefix (0: none). The
-    prefix is tokenized on its own and only the tokens it has in common with the whole
+def _shared_length(own: list[int], request: Request, ids: list[int]) -> int:
+    """How many leading tokens of ``ids`` are the request's shared prefix (0: none). ``own``
+    is the prefix tokenized on its own; only the tokens it has in common with the whole
     prompt's tokenization count, so the model sees exactly the prompt's tokens."""
     if not request.prefix or not request.prompt.startswith(request.prefix):
         return 0
-    own = tok(request.prefix, add_special_tokens=False).input_ids
     n = 0
     for a, b in zip(own, ids):
         if a != b:
@@ -116,7 +115,12 @@ def generate(
     stats = GenerationStats(sequences=len(requests))
     outputs: list[str] = [""] * len(requests)
     ids = [tok(r.prompt, add_special_tokens=False).input_ids for r in requests]
-    shared = [_shared_length(tok, r, i) if share_prefix else 0 for r, i in zip(requests, ids)]
+    prefix_ids = {}
+    if share_prefix:
+        for r in requests:
+            if r.prefix and r.prefix not in prefix_ids:
+                prefix_ids[r.prefix] = tok(r.prefix, add_special_tokens=False).input_ids
+    shared = [_shared_length(prefix_ids.get(r.prefix, []), r, i) if share_prefix else 0 for r, i in zip(requests, ids)]
     order = sorted(range(len(requests)), key=lambda i: (len(ids[i]) - shared[i], requests[i].max_new_tokens))
     prefixes: dict[tuple[int, ...], list[tuple[object, object]]] = {}
     eos = set(_eos_ids(lm))

@@ -319,11 +319,11 @@ def _argument_order(rule: Rule, ctx: RuleContext) -> Iterable[Finding]:
             outer = [(h, _param_lock(fn, h.node)) for h in inner.held_before]
             if any(lock is None for _, lock in outer):
                 continue  # another lock serialises the whole section
-            match = next((h for h, lock in outer if lock[0] != mine[0] and lock[1] == mine[1]), None)
-            if match is None or _ordered(fn.node, mine[0], _param_lock(fn, match.node)[0]):
+            match = next(((h, lock[0]) for h, lock in outer if lock[0] != mine[0] and lock[1] == mine[1]), None)
+            if match is None or _ordered(fn.node, mine[0], match[1]):
                 continue
-            first, second = ctx.code(match.node), ctx.code(inner.node)
-            a, b = _param_lock(fn, match.node)[0], mine[0]
+            first, second = ctx.code(match[0].node), ctx.code(inner.node)
+            a, b = match[1], mine[0]
             yield rule.finding(
                 ctx,
                 inner.node,
