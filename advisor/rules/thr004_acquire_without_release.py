@@ -517,19 +517,29 @@ def _with_fix(ctx: RuleContext, acq, release: cst.Call, key: str, parents) -> Fi
     with_stmt = cst.With(
         items=[cst.WithItem(func.value)],
         body=cst.IndentedBlock(body=region, header=start.trailing_whitespace),
-        leading_lines=start.leading_lines,
     )
-    new_body = body[:i] + [with_stmt] + body[j + 1:]
-    if isinstance(block, cst.Module):
-        new_module = block.with_changes(body=new_body)
-    else:
-        new_module = ctx.module.deep_replace(block, block.with_changes(body=new_body))
-    assert isinstance(new_module, cst.Module)
+    first, last = ctx.span(start), ctx.span(end)
+    indent = ctx.source.splitlines()[first.line - 1][: first.column]
+    if indent.strip():
+        return None
     return Fix(
         "safe",
-        (module_edit(ctx.module.code, new_module.code),),
+        (Edit(Span(first.line, 0, last.end_line + 1, 0), _statement_code(ctx.module, with_stmt, indent)),),
         f"Replace the `acquire()`/`release()` pair with `with {key}:`",
     )
+
+
+def _statement_code(module: cst.Module, stmt: cst.BaseStatement, indent: str) -> str:
+    """The code of ``stmt`` as the module would print it at indentation ``indent`` (string
+    literals and comments inside it untouched). Only the statement is generated: printing the
+    whole module after replacing it costs time in proportion to the file, for every fix."""
+    from libcst._nodes.internal import CodegenState
+
+    state = CodegenState(default_indent=module.default_indent, default_newline=module.default_newline)
+    if indent:
+        state.increase_indent(indent)
+    stmt._codegen(state)
+    return "".join(state.tokens)
 
 
 def _whole_statement(call: cst.Call, parents) -> cst.SimpleStatementLine | None:
