@@ -128,6 +128,63 @@ def test_fast_generation_matches_transformers_generate(tiny):
     assert computed_without == reference
 
 
+def test_rows_join_a_running_batch_and_answer_as_if_alone(tiny):
+    """Continuous batching: with more requests than rows, waiting requests join the running
+    batch when rows finish (their cache right-aligned to it, leading columns trimmed); each
+    answer is still exactly transformers' answer for that prompt alone."""
+    requests = _advice_requests(tiny.tokenizer)
+    requests = [Request(r.prompt, max_new_tokens=n, prefix=r.prefix) for r, n in zip(requests * 3, [3, 12, 5, 9, 2, 7])]
+    requests.append(Request("x = 1", max_new_tokens=11))
+    fast, stats = generate(tiny, requests, batch_size=2, stop_early=False)
+    reference = [generate_reference(tiny, [r], batch_size=1, stop_early=False)[0][0] for r in requests]
+    assert fast == reference
+    assert stats.batches >= 4
+
+
+def test_transformers_forward_path_matches_the_own_decoder(tiny, monkeypatch):
+    """Architectures the own decoder does not cover go through transformers' forward."""
+    from advisor.llm import decoder
+
+    requests = _advice_requests(tiny.tokenizer, max_new_tokens=6)
+    own, _ = generate(tiny, requests, batch_size=2, stop_early=False)
+    monkeypatch.setattr(decoder, "supports", lambda model: False)
+    hf, stats = generate(tiny, requests, batch_size=2, stop_early=False)
+    assert hf == own and stats.batches == (len(requests) + 1) // 2
+
+
+def test_stacked_projections_give_the_same_logits(tiny_dir):
+    """``fuse_projections``: one query/key/value and one gate/up matmul per layer. fp32: the
+    own decoder's logits are transformers' logits; per-channel int8: the same with or without
+    stacking."""
+    import copy
+
+    from advisor.llm import decoder
+    from advisor.llm.loader import quantize_int8
+
+    model = load_model(str(tiny_dir), adapter="none").model
+    ids = torch.arange(100, 140)[None]
+    positions = torch.arange(40)[None]
+
+    def logits(net):
+        dec = decoder.Decoder(net)
+        cache = dec.empty(1, 40)
+        cache.bias.zero_()
+        return dec.forward(ids, positions, cache)
+
+    with torch.inference_mode():
+        expected = model(input_ids=ids).logits[:, -1]
+        stacked = copy.deepcopy(model)
+        assert decoder.fuse_projections(stacked) == 2
+        assert torch.allclose(logits(stacked), expected, atol=1e-4)
+        fused8 = quantize_int8(copy.deepcopy(model))
+        assert all(hasattr(layer.self_attn, "qkv_proj") for layer in fused8.model.layers)
+        plain8 = quantize_int8(copy.deepcopy(model))
+        for layer in plain8.model.layers:
+            del layer.self_attn.qkv_proj, layer.mlp.gate_up_proj
+        assert torch.allclose(logits(fused8), logits(plain8), atol=1e-5)
+        assert not torch.equal(logits(fused8), expected)
+
+
 def test_shared_prefix_is_computed_once(tiny):
     requests = _advice_requests(tiny.tokenizer)
     requests = [r for r in requests if r.prefix == requests[0].prefix][:1] * 3

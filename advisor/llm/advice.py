@@ -16,11 +16,13 @@ from typing import Sequence
 
 from ..output.sanitize import clean
 from .blocks import Block
-from .loader import AdapterSpec, ModelSpec, ModelUnavailable, _atomic_write, cache_dir, check_available
+from .decoder import VERSION as DECODER_VERSION
+from .loader import INT8_SCHEME, AdapterSpec, ModelSpec, ModelUnavailable, _atomic_write, cache_dir, check_available
 from .prompts import advice_messages, finding_block, parse_answer, prompt_identity
 from .verify import VERIFY_VERSION, Verdict, findings_of, verify_block, verify_source
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""2: per-channel int8 with stacked projections, own decoder (answers differ from version 1)."""
 MAX_EXPLANATION = 800
 
 
@@ -82,6 +84,7 @@ def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOpti
         "adapter": adapter.hash if adapter else None,
         "dtype": options.dtype,
         "quantize": options.quantize,
+        "scheme": INT8_SCHEME if options.quantize == "int8" else None,
         "explain_only": explain_only,
         "max_new_tokens": options.max_new_tokens,
         "method": options.method,
@@ -237,6 +240,7 @@ def _prefix_store(lm, options: AdviceOptions):
 
     info = lm.info
     identity = {"model": info.hash, "adapter": info.adapter_hash, "quantize": info.quantize, "dtype": options.dtype,
+                "scheme": INT8_SCHEME if info.quantize == "int8" else None, "decoder": DECODER_VERSION,
                 "torch": torch.__version__, "transformers": transformers.__version__, "threads": torch.get_num_threads()}
     return PrefixStore(cache_dir() / "prefixes", identity)
 

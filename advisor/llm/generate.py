@@ -1,10 +1,13 @@
 """Batched greedy generation.
 
-``generate`` is the fast path: prompts of similar length batched with padding; the key/value
-cache of a prompt's shared prefix (``Request.prefix``: the system prompt and the rule's
-documentation, equal for every finding of a rule) computed once per run and reused by every
-row that starts with it; the cache kept in preallocated buffers (no copy of the whole cache per
-token); each row stopped, and dropped from the batch, once its answer is complete.
+``generate`` is the fast path: the key/value cache of a prompt's shared prefix
+(``Request.prefix``: the system prompt and the rule's documentation, equal for every finding
+of a rule) computed once per run and reused by every row that starts with it; each row
+stopped, and dropped from the batch, once its answer is complete; waiting prompts join the
+running batch as rows finish (continuous batching), so a long answer no longer holds up a
+whole batch. For the Llama architecture it runs on ``decoder.Decoder`` (own forward over
+preallocated buffers); other architectures run the same batching per fixed batch through
+transformers' forward.
 
 ``generate_reference`` is the plain transformers ``generate`` call per batch (left padding,
 no shared prefix): the baseline the benchmarks compare against, and the tests' reference.
@@ -17,12 +20,17 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from . import decoder
+
 _CODE_CLOSED = re.compile(r"(`{3}|~{3})[^\n]*\n.*?\n[ \t]*\1", re.S)
 _FENCE_OPENED = re.compile(r"(`{3}|~{3})")
 _PARAGRAPH_DONE = re.compile(r"[.!?`)][ \t]*\n[ \t]*\n")
 
 MIN_SHARED_PREFIX = 16
 """Shorter shared prefixes are recomputed with the rest of the prompt."""
+REFILL = 0.5
+"""Waiting requests join the running batch once this share of its rows is free (one prefill
+of several rows costs less per token than several prefills of one row)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,8 @@ def generate(
     ``store``: a ``prefix_cache.PrefixStore`` that shared prefixes are read from and written to."""
     import torch
 
+    from .attention import decoding
+
     tok = lm.tokenizer
     _prepare(tok)
     stats = GenerationStats(sequences=len(requests))
@@ -121,38 +131,191 @@ def generate(
             if r.prefix and r.prefix not in prefix_ids:
                 prefix_ids[r.prefix] = tok(r.prefix, add_special_tokens=False).input_ids
     shared = [_shared_length(prefix_ids.get(r.prefix, []), r, i) if share_prefix else 0 for r, i in zip(requests, ids)]
-    order = sorted(range(len(requests)), key=lambda i: (len(ids[i]) - shared[i], requests[i].max_new_tokens))
-    prefixes: dict[tuple[int, ...], list[tuple[object, object]]] = {}
+    # answers that propose code run longest: start them first, so that the short explanations fill the tail
+    order = sorted(range(len(requests)), key=lambda i: (requests[i].explain_only, len(ids[i]) - shared[i]))
     eos = set(_eos_ids(lm))
     start = time.perf_counter()
+    lean = decoder.supports(lm.model)
+    dec = decoder.Decoder(lm.model) if lean else None
+    prefixes: dict[tuple[int, ...], list[tuple[object, object]]] = {}
+
+    def prefix_kv(i: int):
+        key = tuple(ids[i][: shared[i]])
+        if key and key not in prefixes:
+            kv = store.get(key, lm.model.config.num_hidden_layers) if store is not None else None
+            if kv is None:
+                kv = _prefix_cache_lean(dec, key) if lean else _prefix_cache(lm.model, key)
+                stats.prompt_tokens += len(key)
+                if store is not None:
+                    store.put(key, kv)
+            else:
+                stats.prefixes_loaded += 1
+            prefixes[key] = kv
+        stats.reused_tokens += shared[i]
+        stats.prompt_tokens += len(ids[i]) - shared[i]
+        return prefixes.get(key)
+
     with torch.inference_mode():
-        for b in range(0, len(order), max(1, batch_size)):
-            rows = order[b : b + batch_size]
-            for i in rows:
-                key = tuple(ids[i][: shared[i]])
-                if key and key not in prefixes:
-                    layers = lm.model.config.num_hidden_layers
-                    kv = store.get(key, layers) if store is not None else None
-                    if kv is None:
-                        kv = _prefix_cache(lm.model, key)
-                        stats.prompt_tokens += len(key)
-                        if store is not None:
-                            store.put(key, kv)
-                    else:
-                        stats.prefixes_loaded += 1
-                    prefixes[key] = kv
-                stats.reused_tokens += shared[i]
-                stats.prompt_tokens += len(ids[i]) - shared[i]
-            done = _run_batch(lm, tok, [requests[i] for i in rows], [ids[i] for i in rows],
-                              [shared[i] for i in rows], prefixes, eos, stop_early)
-            stats.batches += 1
-            for i, new in zip(rows, done):
-                stats.new_tokens += len(new)
-                outputs[i] = tok.decode([t for t in new if t not in eos], skip_special_tokens=True)
-            if progress:
-                progress(len(rows))
+        if lean:
+            new = _continuous(dec, tok, requests, ids, shared, order, prefix_kv, eos, stop_early, max(1, batch_size),
+                              stats, progress)
+            for i, row in enumerate(new):
+                stats.new_tokens += len(row)
+                outputs[i] = tok.decode([t for t in row if t not in eos], skip_special_tokens=True)
+        else:
+            with decoding(lm.model):
+                for b in range(0, len(order), max(1, batch_size)):
+                    rows = order[b : b + batch_size]
+                    for i in rows:
+                        prefix_kv(i)
+                    done = _run_batch(lm, tok, [requests[i] for i in rows], [ids[i] for i in rows],
+                                      [shared[i] for i in rows], prefixes, eos, stop_early)
+                    stats.batches += 1
+                    for i, row in zip(rows, done):
+                        stats.new_tokens += len(row)
+                        outputs[i] = tok.decode([t for t in row if t not in eos], skip_special_tokens=True)
+                    if progress:
+                        progress(len(rows))
     stats.seconds = time.perf_counter() - start
     return outputs, stats
+
+
+def _finished(request: Request, tokens: list[int], eos, tok, stop_early: bool) -> bool:
+    if tokens[-1] in eos or len(tokens) >= request.max_new_tokens:
+        return True
+    return stop_early and answer_complete(tok.decode(tokens, skip_special_tokens=True), request.explain_only)
+
+
+def _continuous(dec, tok, requests, ids, shared, order, prefix_kv, eos, stop_early, batch_size, stats, progress):
+    """New tokens of every request, decoded with continuous batching: up to ``batch_size``
+    rows decode together, and as soon as rows finish, waiting requests are prefilled and join
+    the running batch (their cache right-aligned to it) instead of waiting for the whole batch."""
+    import torch
+
+    waiting = list(order)
+    new: list[list[int]] = [[] for _ in requests]
+    rows: list[int] = []
+    cache = pending = positions = None
+    keep: list[int] | None = None
+    """Rows of the batch that go on after the last step (None: all)."""
+
+    def remaining(which: list[int]) -> int:
+        return max((requests[r].max_new_tokens - len(new[r]) for r in which), default=0)
+
+    while waiting or rows:
+        free = batch_size - (len(keep) if keep is not None else len(rows))
+        if waiting and (free >= max(1, int(batch_size * REFILL)) or not rows):
+            group, waiting = waiting[:free], waiting[free:]
+            kvs = [prefix_kv(i) for i in group]
+            g_cache, logits, g_pos = _prefill(dec, tok, [ids[i] for i in group], [shared[i] for i in group], kvs)
+            stats.batches += 1
+            chosen = logits.argmax(-1)
+            g_keep = _take(group, chosen, new, requests, eos, tok, stop_early, progress)
+            if keep is None:
+                keep = list(range(len(rows)))
+            budget = remaining([rows[j] for j in keep] + [group[j] for j in g_keep])
+            parts = [(cache, keep), (g_cache, g_keep)] if cache is not None else [(g_cache, g_keep)]
+            cache = _rebuild(dec, parts, budget)
+            pending = torch.cat([pending[keep], chosen[g_keep]]) if pending is not None else chosen[g_keep]
+            positions = torch.cat([positions[keep], g_pos[g_keep]]) if positions is not None else g_pos[g_keep]
+            rows = [rows[j] for j in keep] + [group[j] for j in g_keep]
+            keep = None
+        elif keep is not None:
+            if keep:
+                cache = _rebuild(dec, [(cache, keep)], remaining([rows[j] for j in keep]))
+                pending, positions = pending[keep], positions[keep]
+            rows = [rows[j] for j in keep]
+            keep = None
+        if not rows:
+            cache = pending = positions = None
+            continue
+        cache.bias[:, cache.length] = 0
+        logits = dec.forward(pending[:, None], positions[:, None], cache)
+        positions = positions + 1
+        pending = logits.argmax(-1)
+        kept = _take(rows, pending, new, requests, eos, tok, stop_early, progress)
+        keep = kept if len(kept) < len(rows) else None
+    return new
+
+
+def _take(rows, chosen, new, requests, eos, tok, stop_early, progress) -> list[int]:
+    """Append each row's chosen token; the indices of the rows that go on."""
+    go_on, done = [], 0
+    for j, r in enumerate(rows):
+        new[r].append(int(chosen[j]))
+        if _finished(requests[r], new[r], eos, tok, stop_early):
+            done += 1
+        else:
+            go_on.append(j)
+    if done and progress:
+        progress(done)
+    return go_on
+
+
+def _prefill(dec, tok, ids, shared, kvs):
+    """Cache, last logits and next positions of a group of new rows: each row's shared prefix
+    (cached: ``kvs``) right-aligned at width ``P``, its own tokens right-aligned at width ``S``."""
+    import torch
+
+    n = len(ids)
+    P = max(shared)
+    S = max(len(i) - s for i, s in zip(ids, shared))
+    cache = dec.empty(n, P + S)
+    input_ids = torch.full((n, S), tok.pad_token_id, dtype=torch.long)
+    positions = torch.ones(n, S, dtype=torch.long)
+    for r, (row, k, kv) in enumerate(zip(ids, shared, kvs)):
+        own = row[k:]
+        input_ids[r, S - len(own) :] = torch.tensor(own)
+        positions[r, S - len(own) :] = torch.arange(k, k + len(own))
+        cache.bias[r, P + S - len(own) :] = 0
+        if k:
+            cache.bias[r, P - k : P] = 0
+            for layer, (keys, values) in enumerate(kv):
+                cache.keys[layer][r, :, P - k : P] = keys[0]
+                cache.values[layer][r, :, P - k : P] = values[0]
+    cache.length = P
+    logits = dec.forward(input_ids, positions, cache)
+    return cache, logits, positions[:, -1] + 1
+
+
+def _rebuild(dec, parts, budget: int):
+    """One cache holding the rows ``keep`` of each ``(cache, keep)`` part, right-aligned, with
+    room for ``budget`` more columns; leading columns no kept row attends to are dropped."""
+    import torch
+
+    spans = []
+    for cache, keep in parts:
+        index = torch.tensor(keep, dtype=torch.long)
+        attends = cache.bias[index, : cache.length] == 0
+        first = int(attends.to(torch.uint8).argmax(1).min()) if len(keep) else cache.length
+        spans.append((index, cache.length - first))
+    width = max(span for _, span in spans)
+    out = dec.empty(sum(len(keep) for _, keep in parts), width + budget + 1, zeros=False)
+    out.length = width
+    r = 0
+    for (cache, keep), (index, span) in zip(parts, spans):
+        k = len(keep)
+        if not k:
+            continue
+        lo, hi = cache.length - span, cache.length
+        whole = k == cache.rows and keep == list(range(k))
+        for layer in range(len(out.keys)):
+            for src, dst in ((cache.keys[layer], out.keys[layer]), (cache.values[layer], out.values[layer])):
+                dst[r : r + k, :, : width - span] = 0
+                dst[r : r + k, :, width - span : width] = src[:, :, lo:hi] if whole else src[index, :, lo:hi]
+        out.bias[r : r + k, width - span : width] = cache.bias[index, lo:hi]
+        r += k
+    return out
+
+
+def _prefix_cache_lean(dec, prefix: tuple[int, ...]) -> list[tuple[object, object]]:
+    """Per layer ``(keys, values)`` of ``prefix``, shape ``[1, kv_heads, len, head_dim]``."""
+    import torch
+
+    cache = dec.empty(1, len(prefix))
+    cache.bias.zero_()
+    dec.forward(torch.tensor([prefix]), torch.arange(len(prefix))[None], cache)
+    return list(zip(cache.keys, cache.values))
 
 
 def _prefix_cache(model, prefix: tuple[int, ...]) -> list[tuple[object, object]]:
