@@ -118,13 +118,17 @@ def bandwidth_gbs(size_mb: int = 256, repeat: int = 7) -> float:
 
 def weight_bytes(model) -> int:
     """Bytes of weights read per decoding step (embedding rows excluded, int8 packed weights
-    counted at one byte per parameter)."""
+    counted at one byte per parameter, projections that have a stacked copy counted once)."""
     import torch
 
     total = 0
+    stacked = {name.rsplit(".", 1)[0] for name, _ in model.named_modules() if name.endswith(("qkv_proj", "gate_up_proj"))}
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Embedding):
             continue
+        parent, _, leaf = name.rpartition(".")
+        if parent in stacked and leaf in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"):
+            continue  # the own decoder reads the stacked copy instead
         if hasattr(module, "_packed_params") and callable(getattr(module, "weight", None)):
             total += module.weight().numel()
         elif isinstance(module, torch.nn.Linear):
