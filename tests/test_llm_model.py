@@ -219,11 +219,19 @@ def test_prefix_store_reuses_prefixes_across_runs(tiny, tmp_path):
 
 
 def test_int8_model_generates(tiny_dir):
+    """int8: the fp32 model reads prompts (its projections views of the stacked weights, no
+    copy), the int8 copy decodes; int8-all: the int8 copy does both."""
     q = load_model(str(tiny_dir), adapter="none", quantize="int8")
     assert q.info.quantize == "int8"
     assert any("quantized" in type(m).__module__ for m in q.model.modules())
+    reader = q.prompt_model.model.layers[0]
+    assert not any("quantized" in type(m).__module__ for m in q.prompt_model.modules())
+    assert reader.self_attn.k_proj.weight.data_ptr() == reader.self_attn.qkv_proj.weight[64:].data_ptr()
     out, stats = generate(q, [Request("Hello", max_new_tokens=5)], stop_early=False)
     assert isinstance(out[0], str) and stats.new_tokens >= 1
+    everything = load_model(str(tiny_dir), adapter="none", quantize="int8-all")
+    assert everything.prompt_model is None and everything.info.quantize == "int8-all"
+    assert isinstance(generate(everything, [Request("Hello", max_new_tokens=5)], stop_early=False)[0][0], str)
 
 
 @pytest.mark.parametrize(

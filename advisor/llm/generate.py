@@ -137,6 +137,8 @@ def generate(
     start = time.perf_counter()
     lean = decoder.supports(lm.model)
     dec = decoder.Decoder(lm.model) if lean else None
+    prompt_model = getattr(lm, "prompt_model", None)
+    reader = decoder.Decoder(prompt_model) if lean and prompt_model is not None else dec
     prefixes: dict[tuple[int, ...], list[tuple[object, object]]] = {}
 
     def prefix_kv(i: int):
@@ -144,7 +146,7 @@ def generate(
         if key and key not in prefixes:
             kv = store.get(key, lm.model.config.num_hidden_layers) if store is not None else None
             if kv is None:
-                kv = _prefix_cache_lean(dec, key) if lean else _prefix_cache(lm.model, key)
+                kv = _prefix_cache_lean(reader, key) if lean else _prefix_cache(lm.model, key)
                 stats.prompt_tokens += len(key)
                 if store is not None:
                     store.put(key, kv)
@@ -157,8 +159,8 @@ def generate(
 
     with torch.inference_mode():
         if lean:
-            new = _continuous(dec, tok, requests, ids, shared, order, prefix_kv, eos, stop_early, max(1, batch_size),
-                              stats, progress)
+            new = _continuous(dec, reader, tok, requests, ids, shared, order, prefix_kv, eos, stop_early,
+                              max(1, batch_size), stats, progress)
             for i, row in enumerate(new):
                 stats.new_tokens += len(row)
                 outputs[i] = tok.decode([t for t in row if t not in eos], skip_special_tokens=True)
@@ -186,10 +188,12 @@ def _finished(request: Request, tokens: list[int], eos, tok, stop_early: bool) -
     return stop_early and answer_complete(tok.decode(tokens, skip_special_tokens=True), request.explain_only)
 
 
-def _continuous(dec, tok, requests, ids, shared, order, prefix_kv, eos, stop_early, batch_size, stats, progress):
+def _continuous(dec, reader, tok, requests, ids, shared, order, prefix_kv, eos, stop_early, batch_size, stats,
+                progress):
     """New tokens of every request, decoded with continuous batching: up to ``batch_size``
     rows decode together, and as soon as rows finish, waiting requests are prefilled and join
-    the running batch (their cache right-aligned to it) instead of waiting for the whole batch."""
+    the running batch (their cache right-aligned to it) instead of waiting for the whole batch.
+    ``reader`` computes the prompts' caches, ``dec`` the decoding steps (int8: fp32 and int8)."""
     import torch
 
     waiting = list(order)
@@ -207,7 +211,7 @@ def _continuous(dec, tok, requests, ids, shared, order, prefix_kv, eos, stop_ear
         if waiting and (free >= max(1, int(batch_size * REFILL)) or not rows):
             group, waiting = waiting[:free], waiting[free:]
             kvs = [prefix_kv(i) for i in group]
-            g_cache, logits, g_pos = _prefill(dec, tok, [ids[i] for i in group], [shared[i] for i in group], kvs)
+            g_cache, logits, g_pos = _prefill(reader, tok, [ids[i] for i in group], [shared[i] for i in group], kvs)
             stats.batches += 1
             chosen = logits.argmax(-1)
             g_keep = _take(group, chosen, new, requests, eos, tok, stop_early, progress)

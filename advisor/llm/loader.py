@@ -80,6 +80,10 @@ class LoadedModel:
     model: object
     tokenizer: object
     info: ModelInfo
+    prompt_model: object = None
+    """The model that reads prompts, where it differs from ``model`` (int8: the fp32 model, whose
+    weights the int8 model was quantized from; int8 activations scaled over a whole prompt lose
+    too much: see ``quantize_int8``)."""
 
 
 # -- locations ------------------------------------------------------------------------
@@ -317,16 +321,22 @@ def _torch_dtype(dtype):
             "float16": torch.float16, "fp16": torch.float16}[str(dtype)]
 
 
-INT8_SCHEME = "dynamic-per-channel-fused"
-"""What ``quantize_int8`` does (part of cache identities: answers differ between schemes)."""
+INT8_SCHEME = "fp32-prompt-int8-decode-per-channel"
+"""What ``quantize="int8"`` does (part of cache identities: answers differ between schemes)."""
 
 
 def quantize_int8(model):
-    """Dynamic int8 quantization of every ``nn.Linear`` (weights int8 with one scale per output
-    channel, activations quantized per call); CPU only. A supported architecture first gets
-    stacked query/key/value and gate/up projections (``decoder.fuse_projections``): with one
-    scale per output channel, stacking does not change any result and saves int8 calls; the
-    stacked copies are added to ``model`` itself before it is copied and quantized."""
+    """An int8 copy of ``model`` for decoding: every ``nn.Linear`` dynamically quantized (weights
+    int8 with one scale per output channel, activations quantized per call); CPU only.
+
+    A supported architecture first gets stacked query/key/value and gate/up projections
+    (``decoder.fuse_projections``, in ``model`` itself): with one scale per output channel,
+    stacking changes no result and saves int8 calls.
+
+    Prompts are read with the fp32 model instead (``LoadedModel.prompt_model``): one activation
+    scale over a whole prompt, set by its few outlier tokens, leaves the rest too coarse. On 20
+    advice answers, top-1 agreement with fp32 at each answer token: int8 throughout 79.8 %,
+    fp32 prompt + int8 decoding 94.0 %, fp32 throughout 98.3 % (re-tokenized answers)."""
     import warnings
 
     import torch
@@ -362,8 +372,10 @@ def load_model(
 
     ``model``/``adapter`` as in ``resolve_model``/``resolve_adapter`` (``adapter="none"``
     for the base model). With ``merge_adapter`` the LoRA weights are merged into the base
-    (plain modules, faster); otherwise the model is a ``peft.PeftModel``. ``quantize="int8"``
-    applies dynamic int8 quantization (inference only). The model is in eval mode.
+    (plain modules, faster); otherwise the model is a ``peft.PeftModel``. ``quantize="int8"``:
+    an int8 copy decodes and the fp32 model reads the prompts (``prompt_model``);
+    ``"int8-all"``: the int8 copy does both (faster, answers further from fp32's). Inference
+    only. The model is in eval mode.
     Raises ModelUnavailable when weights or packages are missing."""
     spec, ad = check_available(model, adapter)
     start = time.perf_counter()
@@ -385,7 +397,10 @@ def load_model(
             net = net.merge_and_unload()
     net.eval()
     parameters = sum(p.numel() for p in net.parameters())
+    prompt_model = None
     if quantize == "int8":
+        prompt_model, net = net, quantize_int8(net)
+    elif quantize == "int8-all":
         net = quantize_int8(net)
     elif quantize not in (None, "none"):
         raise ValueError(f"unknown quantization {quantize!r}")
@@ -404,4 +419,4 @@ def load_model(
     )
     if ad is not None:
         info.extra["adapter_name"] = ad.name
-    return LoadedModel(net, tokenizer, info)
+    return LoadedModel(net, tokenizer, info, prompt_model)
