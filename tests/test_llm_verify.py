@@ -87,7 +87,7 @@ def test_proposal_that_does_not_parse_is_rejected():
 
 
 def test_proposal_that_does_not_compile_is_rejected():
-    verdict = _verify(GOOD.replace("    return threads", "    return threads\n    nonlocal results"))
+    verdict = _verify(GOOD.replace("    return threads", "    nonlocal results\n    return threads"))
     assert not verdict.verified and "compile" in verdict.reason
 
 
@@ -242,3 +242,87 @@ def test_shape_counts_polling_loops_apart():
     assert poll.work_loops == 0 and work.work_loops == 1
     assert shape("def f():\n    return None\n").returns_value is False
     assert shape("def f():\n    pool.submit(g)\n").hand_offs == 1
+
+
+def test_proposal_that_sets_up_threads_but_never_starts_them_is_rejected():
+    unstarted = GOOD.replace("    for t in threads:\n        t.start()\n", "")
+    verdict = _verify(unstarted)
+    assert not verdict.verified and verdict.reason == "no longer starts the work it sets up"
+    assert _verify(GOOD).verified
+
+
+def test_proposal_that_stops_reading_a_loop_variable_is_rejected():
+    verdict = _verify(GOOD.replace("args=(i,)", "args=(0,)"))
+    assert not verdict.verified and verdict.reason == "no longer reads i"
+    renamed = GOOD.replace("args=(i,)) for i in items", "args=(item,)) for item in items")
+    assert _verify(renamed).verified
+
+
+def test_unreachable_code_and_untested_methods_are_faults():
+    from advisor.llm.blocks import faults
+
+    original = "def drain(q, out):\n    while not q.empty():\n        out.append(q.get())\n"
+    assert faults(original, original) is None
+    assert faults(original, original.replace("q.empty()", "q.empty")) == "tests the method `empty` without calling it"
+    skipped = "def drain(q, out):\n    while not q.empty():\n        continue\n        out.append(q.get())\n"
+    assert faults(original, skipped) == "has unreachable code after `continue`"
+    verdict = _verify(GOOD.replace("    return threads\n", "    return threads\n    print(threads)\n"))
+    assert not verdict.verified and verdict.reason == "has unreachable code after `return`"
+
+
+METRICS = textwrap.dedent(
+    '''\
+    import threading
+    import time
+
+
+    class Metrics:
+        def __init__(self, sink):
+            self.sink = sink
+            self.counters = {}
+            self._lock = threading.Lock()
+
+        def incr(self, name):
+            with self._lock:
+                self.counters[name] = self.counters.get(name, 0) + 1
+
+        def flush_loop(self):
+            while True:
+                time.sleep(10)
+                for name, value in self.counters.items():
+                    self.sink.send(name, value)
+
+        def start(self):
+            threading.Thread(target=self.flush_loop, daemon=True).start()
+    '''
+)
+FLUSH_FIXED = ("def flush_loop(self):\n    while True:\n        time.sleep(10)\n        with self._lock:\n"
+               "            snapshot = list(self.counters.items())\n        for name, value in snapshot:\n"
+               "            self.sink.send(name, value)\n")
+
+
+def test_proposal_whose_loop_no_longer_sleeps_is_rejected_but_a_timed_get_may_replace_the_sleep():
+    target = next(f for f in check_source(METRICS, "m.py").findings if f.code == "THR020")
+    block = enclosing_block(METRICS, target.span.line)
+    assert verify_block(METRICS, "m.py", target, block, FLUSH_FIXED).verified
+    spinning = verify_block(METRICS, "m.py", target, block, FLUSH_FIXED.replace("        time.sleep(10)\n", ""))
+    assert not spinning.verified and spinning.reason == "a loop that slept or waited now spins"
+    from advisor.llm.blocks import shape
+
+    slept = shape("def f(q):\n    while True:\n        time.sleep(1)\n        handle(q)\n")
+    timed = shape("def f(q):\n    while True:\n        try:\n            item = q.get(timeout=1)\n"
+                  "        except Empty:\n            continue\n        handle(item)\n")
+    joined = shape("def f(q):\n    while True:\n        print(' '.join(q))\n")
+    assert slept.sleeping_loops == 1 and timed.blocking_loops == 1 and joined.blocking_loops == 0
+
+
+def test_proposal_using_a_lock_the_class_never_creates_is_rejected():
+    target = next(f for f in check_source(METRICS, "m.py").findings if f.code == "THR020")
+    block = enclosing_block(METRICS, target.span.line)
+    verdict = verify_block(METRICS, "m.py", target, block, FLUSH_FIXED.replace("self._lock", "self.lock"))
+    assert not verdict.verified and verdict.reason == "uses self.lock, which the class never sets"
+    subclass = METRICS.replace("class Metrics:", "class Metrics(Base):")
+    target = next(f for f in check_source(subclass, "m.py").findings if f.code == "THR020")
+    block = enclosing_block(subclass, target.span.line)
+    inherited = verify_block(subclass, "m.py", target, block, FLUSH_FIXED.replace("self._lock", "self.lock"))
+    assert inherited.reason != "uses self.lock, which the class never sets"

@@ -204,10 +204,25 @@ class Shape:
     """Calls that hand work to another thread or process (``Thread(...)``, ``submit``...)."""
     work_loops: int
     """``while`` loops that do more than wait (sleep, pass, break/continue/return checks)."""
+    runs: int = 0
+    """Calls that set work running: ``start()``, ``submit``, ``map``... (a thread built but
+    never started does nothing)."""
+    sleeping_loops: int = 0
+    """Work loops that sleep or wait (``sleep``, ``wait``, ``wait_for``) in their body."""
+    blocking_loops: int = 0
+    """Work loops that block anywhere in their body: those, a blocking ``get``/``join``/
+    ``recv``..., or any call given a ``timeout``. A fix may trade a sleep for either; a loop
+    that slept and now does neither spins."""
+    bound_read: frozenset = frozenset()
+    """Parameters and ``for`` targets the block reads."""
+    bound: frozenset = frozenset()
+    """All parameters and ``for`` targets of the block."""
 
 
 HAND_OFFS = frozenset({"Thread", "Timer", "Process", "submit", "map", "apply_async", "map_async", "start_new_thread",
                        "to_thread", "run_in_executor", "ThreadPoolExecutor", "ProcessPoolExecutor", "Pool"})
+RUNS = frozenset({"start", "submit", "map", "apply_async", "map_async", "start_new_thread", "to_thread",
+                  "run_in_executor", "imap", "imap_unordered", "starmap", "run"})
 
 
 def shape(code: str) -> Shape | None:
@@ -216,7 +231,9 @@ def shape(code: str) -> Shape | None:
         tree = ast.parse(_dedent(code))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    returns = hand_offs = loops = 0
+    returns = hand_offs = loops = runs = sleeping = blocking = 0
+    bound: set[str] = set()
+    loads: set[str] = set()
     for n in ast.walk(tree):
         if isinstance(n, ast.Return) and n.value is not None and not (
             isinstance(n.value, ast.Constant) and n.value.value is None
@@ -226,9 +243,38 @@ def shape(code: str) -> Shape | None:
             func = n.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
             hand_offs += name in HAND_OFFS
+            runs += name in RUNS
         elif isinstance(n, ast.While) and not all(_waits(stmt) for stmt in n.body):
             loops += 1
-    return Shape(bool(returns), hand_offs, loops)
+            sleeping += _blocks(n, SLEEPS)
+            blocking += _blocks(n, PACING)
+        elif isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)):
+            _targets(n.target, bound)
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            loads.add(n.id)
+    return Shape(bool(returns), hand_offs, loops, runs, sleeping, blocking, frozenset(bound & loads), frozenset(bound))
+
+
+SLEEPS = frozenset({"sleep", "wait", "wait_for"})
+PACING = SLEEPS | {"get", "join", "acquire", "recv", "recvfrom", "recv_into", "accept", "select", "poll", "readline",
+                   "result"}
+
+
+def _blocks(loop: ast.While, names: frozenset) -> bool:
+    """Some call in the loop (its test included) is named in ``names`` or given a ``timeout``
+    (a method of a literal, such as ``" ".join(...)``, does not count)."""
+    for n in ast.walk(loop):
+        if not isinstance(n, ast.Call):
+            continue
+        func = n.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant):
+            continue
+        if name in names or any(k.arg == "timeout" for k in n.keywords):
+            return True
+    return False
 
 
 def _waits(stmt: ast.stmt) -> bool:
@@ -331,3 +377,68 @@ def _find_qualname(body: list[ast.stmt], parts: list[str]):
             if found is not None:
                 return found
     return None
+
+
+_EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def faults(original: str, code: str) -> str | None:
+    """Mistakes a fix does not make, found in ``code`` alone (with ``original`` for context):
+    statements after a ``return``/``raise``/``continue``/``break`` in the same block, and an
+    ``if``/``while`` that tests a method the original called (a bound method is always true)."""
+    try:
+        tree = ast.parse(_dedent(code))
+        before = ast.parse(_dedent(original))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    called = {n.func.attr for n in ast.walk(before) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    for n in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            stmts = getattr(n, field, None)
+            if isinstance(stmts, list):
+                for stmt, following in zip(stmts, stmts[1:]):
+                    if isinstance(stmt, _EXITS) and isinstance(following, ast.stmt):
+                        return f"has unreachable code after `{type(stmt).__name__.lower()}`"
+        if isinstance(n, (ast.If, ast.While, ast.IfExp)):
+            for part in ast.walk(n.test):
+                if isinstance(part, ast.Attribute) and part.attr in called and not _is_called(part, n.test):
+                    return f"tests the method `{part.attr}` without calling it"
+    return None
+
+
+def _is_called(attr: ast.Attribute, within: ast.AST) -> bool:
+    return any(isinstance(c, ast.Call) and c.func is attr for c in ast.walk(within))
+
+
+def unknown_self_attributes(new_source: str, block: Block, code: str) -> list[str]:
+    """``self.x`` that ``code`` (spliced into ``new_source`` at ``block.start``) reads but its
+    class never sets, defines or inherits: only for classes without base classes, and only
+    attributes the original block did not read already."""
+    try:
+        tree = ast.parse(new_source)
+        proposal = ast.parse(_dedent(code))
+        original = ast.parse(_dedent(block.text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    owner = None
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ClassDef) and n.lineno <= block.start <= (n.end_lineno or n.lineno):
+            if owner is None or n.lineno > owner.lineno:
+                owner = n
+    if owner is None or any(not (isinstance(b, ast.Name) and b.id == "object") for b in owner.bases) or owner.keywords:
+        return []
+    known = set()
+    for n in ast.walk(owner):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            known.add(n.name)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            known.add(n.id)
+        elif _self_attr(n) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            known.add(n.attr)
+    read_before = {n.attr for n in ast.walk(original) if _self_attr(n)}
+    wanted = {n.attr for n in ast.walk(proposal) if _self_attr(n) and isinstance(n.ctx, ast.Load)}
+    return sorted(a for a in wanted - known - read_before if not a.startswith("__"))
+
+
+def _self_attr(n: ast.AST) -> bool:
+    return isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"

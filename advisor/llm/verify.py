@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..engine import check_source
-from .blocks import Block, defined_names, read_names, shape, signatures, splice
+from .blocks import Block, defined_names, faults, read_names, shape, signatures, splice, unknown_self_attributes
 
 
-VERIFY_VERSION = 5
+VERIFY_VERSION = 6
 """Bump when verification gets stricter or looser: cached verdicts are keyed by it."""
 
 
@@ -166,6 +166,13 @@ def _lost_behaviour(before, after) -> str | None:
         return "no longer hands work to another thread or process"
     if after.work_loops < before.work_loops:
         return "drops a loop that does work"
+    if before.runs and not after.runs:
+        return "no longer starts the work it sets up"
+    if after.blocking_loops < before.sleeping_loops:
+        return "a loop that slept or waited now spins"
+    unread = sorted((before.bound_read & after.bound) - after.bound_read)
+    if unread:
+        return f"no longer reads {', '.join(unread)}"
     return None
 
 
@@ -194,8 +201,11 @@ def verify_block(source: str, path: str, finding, block: Block, code: str, setti
     dropped = sorted(((used & own) | {n for n in used if n.startswith(".")}) - read_names(code))
     if dropped:
         return Verdict(False, f"no longer uses {', '.join(dropped)}")
-    problem = _lost_behaviour(shape(block.text), shape(code))
+    problem = _lost_behaviour(shape(block.text), shape(code)) or faults(block.text, code)
     if problem:
         return Verdict(False, problem)
     new_source = splice(source, block, code)
+    unknown = unknown_self_attributes(new_source, block, code)
+    if unknown:
+        return Verdict(False, f"uses {', '.join('self.' + a for a in unknown)}, which the class never sets")
     return verify_source(source, new_source, path, finding, settings, baseline)
