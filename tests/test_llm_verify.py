@@ -194,44 +194,49 @@ def test_proposal_that_stops_returning_or_threading_is_rejected():
     assert not verdict.verified and verdict.reason == "no longer hands work to another thread or process"
 
 
-def test_proposal_that_drops_a_working_loop_is_rejected_but_a_polling_loop_may_go():
-    source = textwrap.dedent(
-        '''\
-        import threading
-        import time
+METRICS = textwrap.dedent(
+    '''\
+    import threading
+    import time
 
 
-        class Metrics:
-            def __init__(self, sink):
-                self.sink = sink
-                self.counters = {}
-                self._lock = threading.Lock()
-                self.stopped = False
+    class Metrics:
+        def __init__(self, sink):
+            self.sink = sink
+            self.counters = {}
+            self._lock = threading.Lock()
 
-            def incr(self, name):
-                with self._lock:
-                    self.counters[name] = self.counters.get(name, 0) + 1
+        def incr(self, name):
+            with self._lock:
+                self.counters[name] = self.counters.get(name, 0) + 1
 
-            def flush_loop(self):
-                while True:
-                    time.sleep(10)
-                    for name, value in self.counters.items():
-                        self.sink.send(name, value)
+        def flush_loop(self):
+            while True:
+                time.sleep(10)
+                for name, value in self.counters.items():
+                    self.sink.send(name, value)
 
-            def start(self):
-                threading.Thread(target=self.flush_loop, daemon=True).start()
-        '''
-    )
+        def start(self):
+            threading.Thread(target=self.flush_loop, daemon=True).start()
+    '''
+)
+FLUSH_FIXED = ("def flush_loop(self):\n    while True:\n        time.sleep(10)\n        with self._lock:\n"
+               "            snapshot = list(self.counters.items())\n        for name, value in snapshot:\n"
+               "            self.sink.send(name, value)\n")
+
+
+def _thr020(source=METRICS):
     target = next(f for f in check_source(source, "m.py").findings if f.code == "THR020")
-    block = enclosing_block(source, target.span.line)
+    return target, enclosing_block(source, target.span.line)
+
+
+def test_proposal_that_drops_a_working_loop_is_rejected_but_a_polling_loop_may_go():
+    target, block = _thr020()
     once = ("def flush_loop(self):\n    with self._lock:\n        for name, value in self.counters.items():\n"
             "            self.sink.send(name, value)\n")
-    verdict = verify_block(source, "m.py", target, block, once)
+    verdict = verify_block(METRICS, "m.py", target, block, once)
     assert not verdict.verified and verdict.reason == "drops a loop that does work"
-    fixed = ("def flush_loop(self):\n    while True:\n        time.sleep(10)\n        with self._lock:\n"
-             "            snapshot = list(self.counters.items())\n        for name, value in snapshot:\n"
-             "            self.sink.send(name, value)\n")
-    assert verify_block(source, "m.py", target, block, fixed).verified
+    assert verify_block(METRICS, "m.py", target, block, FLUSH_FIXED).verified
 
 
 def test_shape_counts_polling_loops_apart():
@@ -270,40 +275,8 @@ def test_unreachable_code_and_untested_methods_are_faults():
     assert not verdict.verified and verdict.reason == "has unreachable code after `return`"
 
 
-METRICS = textwrap.dedent(
-    '''\
-    import threading
-    import time
-
-
-    class Metrics:
-        def __init__(self, sink):
-            self.sink = sink
-            self.counters = {}
-            self._lock = threading.Lock()
-
-        def incr(self, name):
-            with self._lock:
-                self.counters[name] = self.counters.get(name, 0) + 1
-
-        def flush_loop(self):
-            while True:
-                time.sleep(10)
-                for name, value in self.counters.items():
-                    self.sink.send(name, value)
-
-        def start(self):
-            threading.Thread(target=self.flush_loop, daemon=True).start()
-    '''
-)
-FLUSH_FIXED = ("def flush_loop(self):\n    while True:\n        time.sleep(10)\n        with self._lock:\n"
-               "            snapshot = list(self.counters.items())\n        for name, value in snapshot:\n"
-               "            self.sink.send(name, value)\n")
-
-
 def test_proposal_whose_loop_no_longer_sleeps_is_rejected_but_a_timed_get_may_replace_the_sleep():
-    target = next(f for f in check_source(METRICS, "m.py").findings if f.code == "THR020")
-    block = enclosing_block(METRICS, target.span.line)
+    target, block = _thr020()
     assert verify_block(METRICS, "m.py", target, block, FLUSH_FIXED).verified
     spinning = verify_block(METRICS, "m.py", target, block, FLUSH_FIXED.replace("        time.sleep(10)\n", ""))
     assert not spinning.verified and spinning.reason == "a loop that slept or waited now spins"
@@ -317,12 +290,10 @@ def test_proposal_whose_loop_no_longer_sleeps_is_rejected_but_a_timed_get_may_re
 
 
 def test_proposal_using_a_lock_the_class_never_creates_is_rejected():
-    target = next(f for f in check_source(METRICS, "m.py").findings if f.code == "THR020")
-    block = enclosing_block(METRICS, target.span.line)
+    target, block = _thr020()
     verdict = verify_block(METRICS, "m.py", target, block, FLUSH_FIXED.replace("self._lock", "self.lock"))
     assert not verdict.verified and verdict.reason == "uses self.lock, which the class never sets"
     subclass = METRICS.replace("class Metrics:", "class Metrics(Base):")
-    target = next(f for f in check_source(subclass, "m.py").findings if f.code == "THR020")
-    block = enclosing_block(subclass, target.span.line)
+    target, block = _thr020(subclass)
     inherited = verify_block(subclass, "m.py", target, block, FLUSH_FIXED.replace("self._lock", "self.lock"))
     assert inherited.reason != "uses self.lock, which the class never sets"
