@@ -240,8 +240,7 @@ def shape(code: str) -> Shape | None:
         ):
             returns += 1
         elif isinstance(n, ast.Call):
-            func = n.func
-            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            name = _call_name(n.func)
             hand_offs += name in HAND_OFFS
             runs += name in RUNS
         elif isinstance(n, ast.While) and not all(_waits(stmt) for stmt in n.body):
@@ -268,13 +267,16 @@ def _blocks(loop: ast.While, names: frozenset) -> bool:
     for n in ast.walk(loop):
         if not isinstance(n, ast.Call):
             continue
-        func = n.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant):
+        if isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Constant):
             continue
-        if name in names or any(k.arg == "timeout" for k in n.keywords):
+        if _call_name(n.func) in names or any(k.arg == "timeout" for k in n.keywords):
             return True
     return False
+
+
+def _call_name(func: ast.expr) -> str:
+    """``f`` for ``f(...)`` and ``x.f(...)``; empty for other callees."""
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def _waits(stmt: ast.stmt) -> bool:
@@ -282,8 +284,7 @@ def _waits(stmt: ast.stmt) -> bool:
     if isinstance(stmt, (ast.Pass, ast.Break, ast.Continue)):
         return True
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-        func = stmt.value.func
-        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in ("sleep", "wait")
+        return _call_name(stmt.value.func) in ("sleep", "wait")
     if isinstance(stmt, ast.If):
         return all(isinstance(s, (ast.Break, ast.Continue, ast.Return)) for s in stmt.body) and all(
             _waits(s) for s in stmt.orelse

@@ -157,13 +157,16 @@ def generate(
         stats.prompt_tokens += len(ids[i]) - shared[i]
         return prefixes.get(key)
 
+    def answer(i: int, row: list[int]) -> None:
+        stats.new_tokens += len(row)
+        outputs[i] = tok.decode([t for t in row if t not in eos], skip_special_tokens=True)
+
     with torch.inference_mode():
         if lean:
             new = _continuous(dec, reader, tok, requests, ids, shared, order, prefix_kv, eos, stop_early,
                               max(1, batch_size), stats, progress)
             for i, row in enumerate(new):
-                stats.new_tokens += len(row)
-                outputs[i] = tok.decode([t for t in row if t not in eos], skip_special_tokens=True)
+                answer(i, row)
         else:
             with decoding(lm.model):
                 for b in range(0, len(order), max(1, batch_size)):
@@ -174,8 +177,7 @@ def generate(
                                       [shared[i] for i in rows], prefixes, eos, stop_early)
                     stats.batches += 1
                     for i, row in zip(rows, done):
-                        stats.new_tokens += len(row)
-                        outputs[i] = tok.decode([t for t in row if t not in eos], skip_special_tokens=True)
+                        answer(i, row)
                     if progress:
                         progress(len(rows))
     stats.seconds = time.perf_counter() - start
@@ -426,10 +428,7 @@ def _run_batch(lm, tok, requests, ids, shared, prefixes, eos, stop_early) -> lis
         for j, r in enumerate(live):
             t = int(nxt[j])
             new[r].append(t)
-            finished = t in eos or len(new[r]) >= requests[r].max_new_tokens
-            if not finished and stop_early:
-                finished = answer_complete(tok.decode(new[r], skip_special_tokens=True), requests[r].explain_only)
-            if not finished:
+            if not _finished(requests[r], new[r], eos, tok, stop_early):
                 keep.append(j)
         if not keep:
             return new

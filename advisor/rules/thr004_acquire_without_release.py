@@ -239,20 +239,6 @@ def ancestors(node: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> Iterable[tu
         node = parent
 
 
-def module_edit(old: str, new: str) -> Edit:
-    """One edit turning ``old`` into ``new``, spanning whole lines that differ."""
-    a = old.splitlines(keepends=True)
-    b = new.splitlines(keepends=True)
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    end_a, end_b = len(a), len(b)
-    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
-        end_a -= 1
-        end_b -= 1
-    return Edit(Span(start + 1, 0, end_a + 1, 0), "".join(b[start:end_b]))
-
-
 def _releases(node: cst.CSTNode, key: str) -> bool:
     finder = _CallFinder(key, "release")
     node.visit(finder)
