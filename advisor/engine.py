@@ -250,11 +250,12 @@ def _analyse(
     import libcst as cst
 
     from .analysis.extract import build_model
+    from .analysis.parse import parse
     from .analysis.positions import Positions
     from .rules import RuleContext, select_rules
 
     try:
-        module = cst.parse_module(source)
+        module = parse(source)
     except cst.ParserSyntaxError as exc:
         line, message = syntax or _syntax_error(exc)
         result.errors.append(FileError(path, line, message))
