@@ -218,20 +218,91 @@ def test_prefix_store_reuses_prefixes_across_runs(tiny, tmp_path):
     assert other.path(key) != store.path(key)
 
 
-def test_int8_model_generates(tiny_dir):
+def test_int8_model_generates(tiny_dir, cache):
     """int8: the fp32 model reads prompts (its projections views of the stacked weights, no
-    copy), the int8 copy decodes; int8-all: the int8 copy does both."""
+    copy), the int8 copy decodes; int8-all: the smoothed int8 model does both, reading prompts
+    in runs of tokens, with activation ranges measured once and then read from the cache."""
+    from advisor.llm import decoder
+    from advisor.llm.loader import PREFILL_CHUNK
+
     q = load_model(str(tiny_dir), adapter="none", quantize="int8")
     assert q.info.quantize == "int8"
     assert any("quantized" in type(m).__module__ for m in q.model.modules())
     reader = q.prompt_model.model.layers[0]
     assert not any("quantized" in type(m).__module__ for m in q.prompt_model.modules())
     assert reader.self_attn.k_proj.weight.data_ptr() == reader.self_attn.qkv_proj.weight[64:].data_ptr()
+    assert decoder.Decoder(q.model).chunk == 0
     out, stats = generate(q, [Request("Hello", max_new_tokens=5)], stop_early=False)
     assert isinstance(out[0], str) and stats.new_tokens >= 1
     everything = load_model(str(tiny_dir), adapter="none", quantize="int8-all")
     assert everything.prompt_model is None and everything.info.quantize == "int8-all"
-    assert isinstance(generate(everything, [Request("Hello", max_new_tokens=5)], stop_early=False)[0][0], str)
+    assert decoder.Decoder(everything.model).chunk == PREFILL_CHUNK
+    stored = list((cache / "smoothing").glob("*.safetensors"))
+    assert len(stored) == 1
+    first = stored[0].stat().st_mtime_ns
+    again = load_model(str(tiny_dir), adapter="none", quantize="int8-all")
+    assert stored[0].stat().st_mtime_ns == first
+    prompt = [Request("Hello " * 40, max_new_tokens=5)]
+    assert generate(everything, prompt, stop_early=False)[0] == generate(again, prompt, stop_early=False)[0]
+    stored[0].write_bytes(b"not a safetensors file")
+    load_model(str(tiny_dir), adapter="none", quantize="int8-all")
+    from safetensors.torch import load_file
+
+    assert set(load_file(str(stored[0]))) == {f"{i}.{p}" for i in range(2) for p in ("qkv", "o", "gate_up", "down")} | {"head"}
+
+
+def test_smoothing_keeps_the_fp32_function(tiny_dir):
+    """Folding the scales changes the weights, not what the fp32 model computes."""
+    import copy
+
+    from advisor.llm import decoder, smoothing
+
+    lm = load_model(str(tiny_dir), adapter="none")
+    model = lm.model
+    decoder.fuse_projections(model)
+    ranges = smoothing.activation_ranges(model, lm.tokenizer, smoothing.calibration_prompts(lm.tokenizer)[:3])
+    assert set(ranges) == {f"{i}.{p}" for i in range(2) for p in ("qkv", "o", "gate_up", "down")} | {"head"}
+    smoothed = copy.deepcopy(model)
+    smoothing.smooth(smoothed, ranges)
+    assert not torch.allclose(smoothed.model.layers[0].input_layernorm.weight, model.model.layers[0].input_layernorm.weight)
+    assert torch.equal(smoothed.model.embed_tokens.weight, model.model.embed_tokens.weight)
+    ids = torch.arange(100, 160)[None]
+
+    def logits(net):
+        dec = decoder.Decoder(net)
+        c = dec.empty(1, 61)
+        c.bias.zero_()
+        first = dec.forward(ids, torch.arange(60)[None], c)
+        c.bias[:, 60] = 0
+        return torch.cat([first, dec.forward(torch.tensor([[7]]), torch.tensor([[60]]), c)])
+
+    with torch.inference_mode():
+        assert torch.allclose(logits(smoothed), logits(model), atol=1e-4, rtol=1e-4)
+
+
+def test_int8_prompt_reading_does_not_depend_on_batch_mates(tiny_dir, cache):
+    """In runs of tokens per row, a prompt's logits are the same alone or next to a longer,
+    left-padding prompt; one scale over the whole batch (plain int8) gives different ones."""
+    from advisor.llm import decoder
+
+    def first_logits(model, rows):
+        dec = decoder.Decoder(model)
+        width = max(len(r) for r in rows)
+        c = dec.empty(len(rows), width)
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r):] = torch.tensor(r)
+            c.bias[i, width - len(r):] = 0
+        positions = (torch.arange(width)[None] - (width - torch.tensor([len(r) for r in rows]))[:, None]).clamp(min=0)
+        with torch.inference_mode():
+            return dec.forward(ids, positions, c)[-1]
+
+    short = list(range(200, 240))
+    loud = [5] * 90
+    smoothed = load_model(str(tiny_dir), adapter="none", quantize="int8-all").model
+    assert torch.allclose(first_logits(smoothed, [short]), first_logits(smoothed, [loud, short]), atol=1e-5)
+    plain = load_model(str(tiny_dir), adapter="none", quantize="int8").model
+    assert not torch.allclose(first_logits(plain, [short]), first_logits(plain, [loud, short]), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -394,3 +465,21 @@ def test_tidy_explanation(raw, shown):
     from advisor.llm.advice import tidy_explanation
 
     assert tidy_explanation(raw) == shown
+
+
+def test_calibration_set_is_one_training_example_per_rule(tiny):
+    """``calibration.jsonl`` is what ``select_calibration`` picks from the corpus (regenerate it
+    when the corpus changes), held-out examples stay out, and every example gives a prompt."""
+    from advisor.corpus.examples import load_corpus
+    from advisor.finetune.config import FinetuneConfig
+    from advisor.finetune.pipeline import split_of
+    from advisor.llm import smoothing
+    from advisor.rules import all_rules
+
+    root = os.path.join(os.path.dirname(__file__), "..", "corpus")
+    holdout = FinetuneConfig().holdout
+    shipped = smoothing.calibration_examples()
+    assert shipped == smoothing.select_calibration(load_corpus(root).examples, holdout)
+    assert sorted(ex["rule"] for ex in shipped) == sorted(r.code for r in all_rules())
+    assert all(split_of(ex["id"], holdout) == "train" for ex in shipped)
+    assert len(smoothing.calibration_prompts(tiny.tokenizer)) == len(shipped)

@@ -17,7 +17,7 @@ from typing import Sequence
 from ..output.sanitize import clean
 from .blocks import Block
 from .decoder import VERSION as DECODER_VERSION
-from .loader import INT8_SCHEME, AdapterSpec, ModelSpec, ModelUnavailable, _atomic_write, cache_dir, check_available
+from .loader import AdapterSpec, ModelSpec, ModelUnavailable, _atomic_write, cache_dir, check_available, scheme
 from .prompts import advice_messages, finding_block, parse_answer, prompt_identity
 from .verify import VERIFY_VERSION, Verdict, findings_of, verify_block, verify_source
 
@@ -84,7 +84,7 @@ def answer_key(spec: ModelSpec, adapter: AdapterSpec | None, options: AdviceOpti
         "adapter": adapter.hash if adapter else None,
         "dtype": options.dtype,
         "quantize": options.quantize,
-        "scheme": INT8_SCHEME if options.quantize in ("int8", "int8-all") else None,
+        "scheme": scheme(options.quantize),
         "explain_only": explain_only,
         "max_new_tokens": options.max_new_tokens,
         "method": options.method,
@@ -240,7 +240,7 @@ def _prefix_store(lm, options: AdviceOptions):
 
     info = lm.info
     identity = {"model": info.hash, "adapter": info.adapter_hash, "quantize": info.quantize, "dtype": options.dtype,
-                "scheme": INT8_SCHEME if info.quantize in ("int8", "int8-all") else None, "decoder": DECODER_VERSION,
+                "scheme": scheme(info.quantize), "decoder": DECODER_VERSION,
                 "torch": torch.__version__, "transformers": transformers.__version__, "threads": torch.get_num_threads()}
     return PrefixStore(cache_dir() / "prefixes", identity)
 

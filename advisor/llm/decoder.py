@@ -16,6 +16,9 @@ from dataclasses import dataclass
 SUPPORTED = frozenset({"llama"})
 VERSION = 2
 """Changes when the keys/values this forward produces could differ (stored prefixes)."""
+PREFILL_CHUNK = "advisor_prefill_chunk"
+"""Attribute a quantizer sets on a model whose projections should see at most that many tokens
+of one row per call when reading a prompt (dynamic int8: one activation scale per call)."""
 
 
 def supports(model) -> bool:
@@ -107,6 +110,7 @@ class Decoder:
         self.scale = self.head_dim**-0.5
         self.dtype = self.body.embed_tokens.weight.dtype
         self.split = (self.heads * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim)
+        self.chunk = getattr(base, PREFILL_CHUNK, 0)
 
     def empty(self, rows: int, capacity: int, zeros: bool = True) -> Cache:
         """A cache with nothing attended. ``zeros=False``: buffers uninitialised (the caller
@@ -138,11 +142,12 @@ class Decoder:
             mask[..., start:] += torch.full((s, s), float("-inf"), dtype=self.dtype).triu(1)
             mask[..., torch.arange(s), start + torch.arange(s)] = 0
         width = x.shape[-1]
+        pads = torch.isinf(cache.bias[:, start:end]).sum(1).tolist() if self.chunk and s > 1 else None
         for i, layer in enumerate(self.layers):
             att = layer.self_attn
             h = F.rms_norm(x, (width,), layer.input_layernorm.weight, self.eps)
             if hasattr(att, "qkv_proj"):
-                q, k, v = att.qkv_proj(h).split(self.split, dim=-1)
+                q, k, v = self._project(att.qkv_proj, h, pads).split(self.split, dim=-1)
             else:
                 q, k, v = att.q_proj(h), att.k_proj(h), att.v_proj(h)
             q = q.reshape(rows, s, self.heads, self.head_dim).transpose(1, 2)
@@ -160,17 +165,33 @@ class Decoder:
             else:
                 out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=self.scale,
                                                      enable_gqa=self.kv_heads != self.heads)
-            x = x + att.o_proj(out.transpose(1, 2).reshape(rows, s, self.heads * self.head_dim))
+            x = x + self._project(att.o_proj, out.transpose(1, 2).reshape(rows, s, self.heads * self.head_dim), pads)
             h = F.rms_norm(x, (width,), layer.post_attention_layernorm.weight, self.eps)
             mlp = layer.mlp
             if hasattr(mlp, "gate_up_proj"):
-                gate, up = mlp.gate_up_proj(h).chunk(2, dim=-1)
+                gate, up = self._project(mlp.gate_up_proj, h, pads).chunk(2, dim=-1)
             else:
                 gate, up = mlp.gate_proj(h), mlp.up_proj(h)
-            x = x + mlp.down_proj(mlp.act_fn(gate) * up)
+            x = x + self._project(mlp.down_proj, mlp.act_fn(gate) * up, pads)
         cache.length = end
         last = F.rms_norm(x[:, -1], (width,), self.body.norm.weight, self.eps)
+        if pads is not None:
+            return torch.cat([self.head(row) for row in last.split(1)])
         return self.head(last)
+
+    def _project(self, module, x, pads):
+        """``module(x)``; when reading a prompt (``pads``: each row's leading padding) with
+        ``chunk`` set, each row's padding and then its tokens in runs of ``chunk`` go through
+        separately, each quantized with its own scale, never with another row's."""
+        if pads is None:
+            return module(x)
+        import torch
+
+        out = []
+        for row, pad in zip(x.unbind(0), pads):
+            parts = ([row[:pad]] if pad else []) + list(row[pad:].split(self.chunk))
+            out.append(torch.cat([module(part) for part in parts]))
+        return torch.stack(out)
 
 
 def _rotate_half(x):
