@@ -177,6 +177,21 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def atomic_save_tensors(path: Path, tensors: dict) -> None:
+    """Write ``tensors`` as safetensors at ``path`` through a temporary file and a rename."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 # -- resolution (no torch) ------------------------------------------------------------------
 
 def resolve_model(model: str | os.PathLike | None = None) -> ModelSpec:
@@ -375,7 +390,7 @@ def quantize_int8(model, ranges: dict | None = None):
     return out
 
 
-def smoothing_ranges(model, tokenizer, spec: "ModelSpec", adapter: "AdapterSpec | None") -> dict | None:
+def smoothing_ranges(model, tokenizer, spec: ModelSpec, adapter: AdapterSpec | None) -> dict | None:
     """Activation ranges for smoothing ``model`` (fused here), from the cache or measured on the
     calibration prompts and stored (once per model and adapter: about 45 s for
     SmolLM2-135M on 2 cores). None when the
@@ -388,7 +403,7 @@ def smoothing_ranges(model, tokenizer, spec: "ModelSpec", adapter: "AdapterSpec 
     key = f"{spec.hash[:16]}-{adapter.hash[:16] if adapter else 'none'}-{smoothing.calibration_hash()[:16]}"
     path = cache_dir() / "smoothing" / f"v{smoothing.VERSION}-{key}.safetensors"
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     fuse_projections(model)
     try:
@@ -405,15 +420,7 @@ def smoothing_ranges(model, tokenizer, spec: "ModelSpec", adapter: "AdapterSpec 
               file=sys.stderr)
     ranges = {k: v.contiguous() for k, v in smoothing.activation_ranges(model, tokenizer, prompts).items()}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(fd)
-        try:
-            save_file(ranges, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_save_tensors(path, ranges)
     except (OSError, SafetensorError):
         pass
     return ranges

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 FORMAT = 1
@@ -48,7 +47,7 @@ class PrefixStore:
         return kv
 
     def put(self, prefix: tuple[int, ...], kv: list[tuple[object, object]]) -> None:
-        from safetensors.torch import save_file
+        from .loader import atomic_save_tensors
 
         path = self.path(prefix)
         tensors = {}
@@ -56,15 +55,7 @@ class PrefixStore:
             tensors[f"k{i}"] = k.contiguous()
             tensors[f"v{i}"] = v.contiguous()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".prefix-", suffix=".tmp")
-            os.close(fd)
-            try:
-                save_file(tensors, tmp)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            atomic_save_tensors(path, tensors)
             self._prune()
         except OSError:
             pass
