@@ -275,6 +275,22 @@ def test_unreachable_code_and_untested_methods_are_faults():
     assert not verdict.verified and verdict.reason == "has unreachable code after `return`"
 
 
+def test_an_update_done_twice_is_a_fault_unless_the_original_did_it_twice():
+    from advisor.llm.blocks import faults
+
+    original = "def sell(self, item, qty):\n    self.stock[item] = self.stock[item] - qty\n"
+    twice = ("def sell(self, item, qty):\n    with self.lock:\n        self.stock[item] = self.stock[item] - qty\n"
+             "        self.stock[item] = self.stock[item] - qty\n")
+    assert faults(original, twice) == "repeats `self.stock[item] = self.stock[item] - qty`"
+    once = "def sell(self, item, qty):\n    with self.lock:\n        self.stock[item] = self.stock[item] - qty\n"
+    assert faults(original, once) is None
+    stepping = "def skip(self):\n    self.i += 1\n    self.i += 1\n"
+    assert faults(stepping, stepping.replace("def skip(self):\n", "def skip(self):\n    with self.lock:\n").replace(
+        "    self.i", "        self.i")) is None
+    sentinels = "def stop(q):\n    q.put(None)\n    q.put(None)\n"
+    assert faults("def stop(q):\n    q.put(None)\n", sentinels) is None
+
+
 def test_proposal_whose_loop_no_longer_sleeps_is_rejected_but_a_timed_get_may_replace_the_sleep():
     target, block = _thr020()
     assert verify_block(METRICS, "m.py", target, block, FLUSH_FIXED).verified

@@ -385,26 +385,41 @@ _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
 def faults(original: str, code: str) -> str | None:
     """Mistakes a fix does not make, found in ``code`` alone (with ``original`` for context):
-    statements after a ``return``/``raise``/``continue``/``break`` in the same block, and an
-    ``if``/``while`` that tests a method the original called (a bound method is always true)."""
+    statements after a ``return``/``raise``/``continue``/``break`` in the same block, an
+    ``if``/``while`` that tests a method the original called (a bound method is always true),
+    and an assignment repeated right after itself that the original did not repeat (the update
+    done twice)."""
     try:
         tree = ast.parse(_dedent(code))
         before = ast.parse(_dedent(original))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     called = {n.func.attr for n in ast.walk(before) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    repeated_before = {ast.dump(a) for a, b in _neighbours(before) if _same_assignment(a, b)}
+    for stmt, following in _neighbours(tree):
+        if isinstance(stmt, _EXITS):
+            return f"has unreachable code after `{type(stmt).__name__.lower()}`"
+        if _same_assignment(stmt, following) and ast.dump(stmt) not in repeated_before:
+            return f"repeats `{ast.unparse(stmt)}`"
     for n in ast.walk(tree):
-        for field in ("body", "orelse", "finalbody"):
-            stmts = getattr(n, field, None)
-            if isinstance(stmts, list):
-                for stmt, following in zip(stmts, stmts[1:]):
-                    if isinstance(stmt, _EXITS) and isinstance(following, ast.stmt):
-                        return f"has unreachable code after `{type(stmt).__name__.lower()}`"
         if isinstance(n, (ast.If, ast.While, ast.IfExp)):
             for part in ast.walk(n.test):
                 if isinstance(part, ast.Attribute) and part.attr in called and not _is_called(part, n.test):
                     return f"tests the method `{part.attr}` without calling it"
     return None
+
+
+def _neighbours(tree: ast.AST):
+    """Each statement with the one after it in the same body."""
+    for n in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            stmts = getattr(n, field, None)
+            if isinstance(stmts, list):
+                yield from ((a, b) for a, b in zip(stmts, stmts[1:]) if isinstance(b, ast.stmt))
+
+
+def _same_assignment(a: ast.AST, b: ast.AST) -> bool:
+    return isinstance(a, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and ast.dump(a) == ast.dump(b)
 
 
 def _is_called(attr: ast.Attribute, within: ast.AST) -> bool:

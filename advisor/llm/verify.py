@@ -20,7 +20,7 @@ from ..engine import check_source
 from .blocks import Block, defined_names, faults, read_names, shape, signatures, splice, unknown_self_attributes
 
 
-VERIFY_VERSION = 6
+VERIFY_VERSION = 7
 """Bump when verification gets stricter or looser: cached verdicts are keyed by it."""
 
 
