@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator
 
@@ -122,6 +123,15 @@ class RuleContext:
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+    def line(self, number: int) -> str:
+        """Line ``number`` (1-based) of the source, counted as libcst's positions count them."""
+        if self._lines is None:
+            self._lines = _NEWLINE.split(self.source)
+        return self._lines[number - 1]
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 class Rule:

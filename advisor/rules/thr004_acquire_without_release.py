@@ -505,7 +505,7 @@ def _with_fix(ctx: RuleContext, acq, release: cst.Call, key: str, parents) -> Fi
         body=cst.IndentedBlock(body=region, header=start.trailing_whitespace),
     )
     first, last = ctx.span(start), ctx.span(end)
-    indent = ctx.source.splitlines()[first.line - 1][: first.column]
+    indent = ctx.line(first.line)[: first.column]
     if indent.strip():
         return None
     return Fix(
