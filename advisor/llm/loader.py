@@ -162,12 +162,13 @@ def dir_hash(path: str | os.PathLike, patterns=("*.json", "*.safetensors", "*.tx
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) at ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -175,21 +176,6 @@ def _atomic_write(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
-
-
-def atomic_save_tensors(path: Path, tensors: dict) -> None:
-    """Write ``tensors`` as safetensors at ``path`` through a temporary file and a rename."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # -- resolution (no torch) ------------------------------------------------------------------
@@ -403,7 +389,7 @@ def smoothing_ranges(model, tokenizer, spec: ModelSpec, adapter: AdapterSpec | N
     key = f"{spec.hash[:16]}-{adapter.hash[:16] if adapter else 'none'}-{smoothing.calibration_hash()[:16]}"
     path = cache_dir() / "smoothing" / f"v{smoothing.VERSION}-{key}.safetensors"
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file, save
 
     fuse_projections(model)
     try:
@@ -420,7 +406,7 @@ def smoothing_ranges(model, tokenizer, spec: ModelSpec, adapter: AdapterSpec | N
               file=sys.stderr)
     ranges = {k: v.contiguous() for k, v in smoothing.activation_ranges(model, tokenizer, prompts).items()}
     try:
-        atomic_save_tensors(path, ranges)
+        _atomic_write(path, save(ranges))
     except (OSError, SafetensorError):
         pass
     return ranges

@@ -47,7 +47,9 @@ class PrefixStore:
         return kv
 
     def put(self, prefix: tuple[int, ...], kv: list[tuple[object, object]]) -> None:
-        from .loader import atomic_save_tensors
+        from safetensors.torch import save
+
+        from .loader import _atomic_write
 
         path = self.path(prefix)
         tensors = {}
@@ -55,7 +57,7 @@ class PrefixStore:
             tensors[f"k{i}"] = k.contiguous()
             tensors[f"v{i}"] = v.contiguous()
         try:
-            atomic_save_tensors(path, tensors)
+            _atomic_write(path, save(tensors))
             self._prune()
         except OSError:
             pass
