@@ -123,6 +123,14 @@ class Decoder:
         values = [make(shape, dtype=self.dtype) for _ in self.layers]
         return Cache(keys, values, torch.full((rows, capacity), float("-inf"), dtype=self.dtype))
 
+    def read(self, ids: list[int]):
+        """Logits after one row of ``ids`` read from position 0, and the cache that holds them."""
+        import torch
+
+        cache = self.empty(1, len(ids))
+        cache.bias.zero_()
+        return self.forward(torch.tensor([ids]), torch.arange(len(ids))[None], cache), cache
+
     def forward(self, ids, positions, cache: Cache):
         """Logits of the last column for ``ids`` (``[rows, S]``) at ``positions``; their keys
         and values are written at columns ``cache.length ...`` and ``length`` advances. The

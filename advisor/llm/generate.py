@@ -316,11 +316,7 @@ def _rebuild(dec, parts, budget: int):
 
 def _prefix_cache_lean(dec, prefix: tuple[int, ...]) -> list[tuple[object, object]]:
     """Per layer ``(keys, values)`` of ``prefix``, shape ``[1, kv_heads, len, head_dim]``."""
-    import torch
-
-    cache = dec.empty(1, len(prefix))
-    cache.bias.zero_()
-    dec.forward(torch.tensor([prefix]), torch.arange(len(prefix))[None], cache)
+    _, cache = dec.read(list(prefix))
     return list(zip(cache.keys, cache.values))
 
 

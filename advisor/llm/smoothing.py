@@ -97,10 +97,7 @@ def activation_ranges(model, tokenizer, prompts: list[str]) -> dict:
     try:
         with torch.inference_mode():
             for prompt in prompts:
-                ids = tokenizer(prompt, add_special_tokens=False).input_ids
-                cache = dec.empty(1, len(ids) + 1)
-                cache.bias.zero_()
-                dec.forward(torch.tensor([ids]), torch.arange(len(ids))[None], cache)
+                dec.read(tokenizer(prompt, add_special_tokens=False).input_ids)
     finally:
         for h in hooks:
             h.remove()
