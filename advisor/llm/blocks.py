@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from itertools import pairwise
 
 MAX_BLOCK_LINES = 60
 """Functions longer than this are narrowed to the statement around the finding."""
@@ -415,7 +416,7 @@ def _neighbours(tree: ast.AST):
         for field in ("body", "orelse", "finalbody"):
             stmts = getattr(n, field, None)
             if isinstance(stmts, list):
-                yield from ((a, b) for a, b in zip(stmts, stmts[1:]) if isinstance(b, ast.stmt))
+                yield from ((a, b) for a, b in pairwise(stmts) if isinstance(b, ast.stmt))
 
 
 def _same_assignment(a: ast.AST, b: ast.AST) -> bool:
