@@ -18,7 +18,9 @@ class IteratingSharedContainer(Rule):
     ## What it does
     Flags a `for` loop or comprehension over a shared dict, list or set (directly or through
     `.items()`, `.keys()`, `.values()`) when another thread may add or remove elements at
-    the same time and no common lock is held on both sides.
+    the same time and no common lock is held on both sides. This includes a function that
+    starts a thread (or submits a task) changing the container and then, before any
+    `join()` or wait, iterates it itself or calls code that does.
 
     ## Why is this bad?
     Iterating is not atomic: the GIL can switch threads between any two iterations. A
@@ -69,6 +71,17 @@ class IteratingSharedContainer(Rule):
         ctx.module.visit(collector)
         long_running = _long_running_entries(model)
         reported: set[tuple[str, str]] = set()
+        for acc, mut in _in_start_windows(model, collector.iterated, mutations):
+            if (acc.function, acc.ref) in reported:
+                continue
+            reported.add((acc.function, acc.ref))
+            yield self.finding(
+                ctx,
+                acc.node,
+                f"`{ctx.code(acc.node)}` is iterated in `{acc.function}` while a thread started before it "
+                f"may still change it in `{mut.function}` (`{ctx.code(mut.node)}`) without a common lock",
+                function=function_label(acc.function),
+            )
         for acc in model.accesses:
             if acc.kind != "read" or id(acc.node) not in collector.iterated:
                 continue
@@ -92,8 +105,9 @@ class IteratingSharedContainer(Rule):
                 yield self.finding(
                     ctx,
                     acc.node,
-                    f"`{name}` is iterated in `{acc.function}` while `{mut.function}` may change it on another thread "
-                    f"(`{ctx.code(mut.node)}`) without a common lock",
+                    f"`{name}` is iterated in `{acc.function}` while "
+                    + (f"`{mut.function}`" if mut.function != acc.function else f"another call of `{mut.function}`")
+                    + f" may change it on another thread (`{ctx.code(mut.node)}`) without a common lock",
                     function=function_label(acc.function),
                 )
                 break
@@ -114,9 +128,11 @@ def _is_mutation(model: ModuleModel, acc: Access) -> bool:
 def _joins_or_forked(model: ModuleModel, function: str) -> bool:
     """Iterations in code that first waits for threads, or that runs in a forked child."""
     fn = model.functions[function]
-    if "fork" in fn.name.lower() or any(c.qualname in ("os.fork", "os.forkpty", "os.fork1") for c in fn.calls):
-        return True
-    return any(c.attr == "join" and _thread_join(model, c) for c in fn.calls)
+    return _forks(fn) or any(c.attr == "join" and _thread_join(model, c) for c in fn.calls)
+
+
+def _forks(fn) -> bool:
+    return "fork" in fn.name.lower() or any(c.qualname in ("os.fork", "os.forkpty", "os.fork1") for c in fn.calls)
 
 
 def _thread_join(model: ModuleModel, call) -> bool:
@@ -166,6 +182,128 @@ def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str], ref:
             if shared(x, y):
                 return True
     return False
+
+
+WAITS = frozenset({"join", "wait", "wait_for", "get", "result", "exception", "shutdown", "as_completed"})
+"""Calls after which a started thread or task may have finished: the window closes there."""
+
+
+def _in_start_windows(model: ModuleModel, iterated: set[int], mutations: dict[str, list[Access]]):
+    """``(iteration, mutation)`` pairs where a function starts a thread (or submits a task)
+    that changes a container, and then, before any join or wait, iterates that container
+    itself or calls a function that does (``t.start(); for x in seen: ...; t.join()``)."""
+    for fn in model.functions.values():
+        spawns = [s for s in model.spawns if s.function == fn.qualname and s.kind != "subclass"]
+        if not spawns or fn.is_async or _forks(fn):
+            continue
+        span = _Spans(fn.node)
+        waits = sorted(span.enter[id(c.node)] for c in fn.calls if _closes_window(model, c) and id(c.node) in span.enter)
+        for spawn in spawns:
+            started = _start_index(model, fn, spawn, span)
+            if started is None:
+                continue
+            close = min((w for w in waits if w > started), default=None)
+            scope = _executor_scope(model, fn, spawn, span)
+            if scope is not None:
+                close = scope if close is None else min(close, scope)
+            changed = {
+                ref: muts for ref, muts in mutations.items()
+                for muts in [[m for m in muts if m.function in model.reachable(spawn.targets)]] if muts
+            }
+            if not changed:
+                continue
+            later: list[Access] = [a for a in fn.accesses if span.between(a.node, started, close)]
+            for call in fn.calls:
+                if span.between(call.node, started, close) and call.callees:
+                    for name in model.reachable(call.callees) - model.reachable(spawn.targets):
+                        if not model.functions[name].is_async:
+                            later.extend(model.functions[name].accesses)
+            for acc in later:
+                if acc.kind != "read" or id(acc.node) not in iterated or acc.ref not in changed:
+                    continue
+                if model.primitive_kind(acc.ref) or acc.ref in model.types:
+                    continue
+                held = model.effective_held(acc.function, acc.held)
+                for mut in changed[acc.ref]:
+                    if held and model.effective_held(mut.function, mut.held):
+                        continue
+                    yield acc, mut
+                    break
+
+
+def _closes_window(model: ModuleModel, call) -> bool:
+    if call.attr == "join":
+        return _thread_join(model, call)
+    if call.attr in WAITS:
+        return True
+    return (call.qualname or "").rsplit(".", 1)[-1] in ("wait", "as_completed")
+
+
+def _start_index(model: ModuleModel, fn, spawn, span: _Spans) -> int | None:
+    """Where ``spawn``'s code starts running: its ``start()`` call for a thread, else the spawn."""
+    if spawn.kind not in ("thread", "timer"):
+        return span.enter.get(id(spawn.node))
+    starts = [
+        span.enter[id(c.node)] for c in fn.calls
+        if c.attr == "start" and id(c.node) in span.enter and (
+            (isinstance(c.node.func, cst.Attribute) and c.node.func.value is spawn.node)
+            or model.thread_vars.get(c.receiver or "") is spawn
+        )
+    ]
+    return min(starts, default=None)
+
+
+def _executor_scope(model: ModuleModel, fn, spawn, span: _Spans) -> int | None:
+    """The end of the ``with`` block of the executor a task was submitted to (it waits there)."""
+    if spawn.kind not in ("submit", "map") or spawn.executor is None:
+        return None
+    at = span.enter.get(id(spawn.node))
+    ends = [
+        span.exit[id(w)] for w in span.withs
+        if span.enter[id(w)] < at <= span.exit[id(w)] and any(
+            isinstance(item.asname, cst.AsName) and isinstance(item.asname.name, cst.Name)
+            and spawn.executor.endswith("." + item.asname.name.value)
+            for item in w.items
+        )
+    ]
+    return min(ends, default=None)
+
+
+class _Spans(cst.CSTVisitor):
+    """Pre-order numbering of a function's nodes: ``enter``/``exit`` index of each node,
+    the ``with`` statements, and which nodes lie in a nested function or lambda."""
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        self.enter: dict[int, int] = {}
+        self.exit: dict[int, int] = {}
+        self.withs: list[cst.With] = []
+        self._inner: set[int] = set()
+        self._depth = 0
+        self._root = root
+        self._n = 0
+        root.visit(self)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self._n += 1
+        self.enter[id(node)] = self._n
+        if self._depth:
+            self._inner.add(id(node))
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)) and node is not self._root:
+            self._depth += 1
+        if isinstance(node, cst.With):
+            self.withs.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)) and original_node is not self._root:
+            self._depth -= 1
+        self.exit[id(original_node)] = self._n
+
+    def between(self, node: cst.CSTNode, start: int, end: int | None) -> bool:
+        """``node`` runs after index ``start`` and before ``end`` (None: the end), in this
+        function's own code (not in a nested function or lambda)."""
+        i = self.enter.get(id(node))
+        return i is not None and i > start and (end is None or i < end) and id(node) not in self._inner
 
 
 def _only_setup(model: ModuleModel, function: str) -> bool:

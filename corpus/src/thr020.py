@@ -216,7 +216,7 @@ fix=[("""    report = [u for u in seen if u.endswith(".pdf")]
     return report""", """    for t in threads:
         t.join()
     return [u for u in seen if u.endswith(".pdf")]""")],
-notes="analyzer miss: the main thread iterates a set that started, not yet joined threads mutate", missed=True),
+notes="the main thread iterates a set that started, not yet joined threads mutate (found since the start-window check)"),
 
 ex("thr020-06", '''
 import threading
@@ -400,7 +400,7 @@ fix=[("""    failures = [r for r in results if r is None]
     for t in threads:
         t.join()
     return [r for r in results if r is None]""")],
-notes="analyzer false positive on the fix: iteration after every worker was joined is still reported", missed=True),
+notes="iteration between the workers' start and their join (found since the start-window check)"),
 
 ex("thr020-10", '''
 import threading
@@ -460,7 +460,7 @@ fix=[("""    size = sum(len(v) for v in cache.values())
     t.join()
     return size""", """    t.join()
     return sum(len(v) for v in cache.values())""")],
-notes="analyzer miss: the main thread iterates dict values before joining the loader thread", missed=True),
+notes="the main thread iterates dict values before joining the loader thread (found since the start-window check)"),
 
 ex("thr020-12", '''
 import threading
@@ -882,7 +882,7 @@ def start(lines, path):
     threading.Thread(target=watch_log, args=(lines,), daemon=True).start()
     export_firewall_rules(path)
 """,
-notes="analyzer miss: the main thread iterates a set a started thread mutates", missed=True),
+notes="a function called right after the thread is started iterates the set it mutates (found since the start-window check)"),
 
 ex("thr020-21", """
 import threading
