@@ -48,6 +48,7 @@ class AcquireWithoutReleaseGuarantee(Rule):
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         signals: set[str] | None = None
+        lists: frozenset[str] | None = None
         for fn in ctx.model.functions.values():
             acquires = [a for a in fn.acquires if a.via == "acquire"]
             if not acquires:
@@ -70,7 +71,9 @@ class AcquireWithoutReleaseGuarantee(Rule):
                     continue
                 if _only_on_error(fn, key, parents):
                     continue
-                region = _region(fn.node, acq.node, release)
+                if lists is None:
+                    lists = _lists(ctx.module)
+                region = _region(fn.node, acq.node, release, key, lists)
                 if not region.raises or _gate(fn.node, key, region.passed):
                     continue
                 if signals is None:
@@ -334,14 +337,38 @@ def _key_of_expr(expr: cst.BaseExpression) -> str | None:
 
 _QUIET_METHODS = frozenset({"acquire", "release", "notify", "notify_all", "notifyAll", "set", "clear", "is_set", "locked"})
 """Synchronisation calls that do not raise when used correctly."""
+_QUIET_ADDS = frozenset({"append", "appendleft"})
+"""``list.append(x)`` / ``deque.appendleft(x)``: one argument, nothing to raise."""
+_QUIET_FUNCTIONS = frozenset({"len", "id", "time.monotonic", "time.time", "time.perf_counter", "monotonic", "perf_counter"})
+
+
+def _quiet_call(node: cst.Call, key: str, lists: frozenset[str]) -> bool:
+    """Calls that cannot raise in practice: synchronisation calls, ``append`` of one value to
+    a list or deque the module creates (``lists``), clock reads, ``len``, and ``wait()`` on
+    the held lock's own condition."""
+    from ..analysis.extract import dotted
+
+    func = node.func
+    if isinstance(func, cst.Attribute):
+        attr = func.attr.value
+        if attr in _QUIET_METHODS:
+            return True
+        if attr in _QUIET_ADDS and len(node.args) == 1 and not node.args[0].keyword and not node.args[0].star:
+            return dotted(func.value) in lists
+        if attr == "wait" and key and _is_method_call(node, key, "wait"):
+            return True
+    return dotted(func) in _QUIET_FUNCTIONS
 
 
 class _Order(cst.CSTVisitor):
     """Walks a function in source order, noting the first release after an acquire and
     whether anything between them can raise."""
 
-    def __init__(self, key: str, acquire: cst.Call, release: cst.Call | None = None) -> None:
+    def __init__(
+        self, key: str, acquire: cst.Call, release: cst.Call | None = None, lists: frozenset[str] = frozenset()
+    ) -> None:
         self.key = key
+        self.lists = lists
         self.acquire = acquire
         self.release = release
         self.state = "before"
@@ -374,8 +401,7 @@ class _Order(cst.CSTVisitor):
         if node is self.release:
             self.state = "after"
             return False
-        func = node.func
-        if not (isinstance(func, cst.Attribute) and func.attr.value in _QUIET_METHODS):
+        if not _quiet_call(node, self.key, self.lists):
             self.raises = True
         return True
 
@@ -399,14 +425,38 @@ class _Order(cst.CSTVisitor):
     visit_Yield = visit_Raise  # type: ignore[assignment]
 
 
+def _lists(module: cst.Module) -> frozenset[str]:
+    """Names and attributes (``self._queue``) the module binds to a list or deque."""
+    from ..analysis.extract import dotted
+
+    out: set[str] = set()
+
+    def fresh(value: cst.BaseExpression | None) -> bool:
+        if isinstance(value, cst.Call):
+            return (dotted(value.func) or "").rsplit(".", 1)[-1] in ("list", "deque")
+        return isinstance(value, (cst.List, cst.ListComp))
+
+    class V(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if fresh(node.value):
+                out.update(filter(None, (dotted(t.target) for t in node.targets)))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            if fresh(node.value) and dotted(node.target):
+                out.add(dotted(node.target))
+
+    module.visit(V())
+    return frozenset(out)
+
+
 def _next_release(fn_node: cst.CSTNode, acquire: cst.Call, key: str) -> cst.Call | None:
     order = _Order(key, acquire)
     _walk_body(fn_node, order)
     return order.found
 
 
-def _region(fn_node: cst.CSTNode, acquire: cst.Call, release: cst.Call) -> _Order:
-    order = _Order("", acquire, release)
+def _region(fn_node: cst.CSTNode, acquire: cst.Call, release: cst.Call, key: str, lists: frozenset[str]) -> _Order:
+    order = _Order(key, acquire, release, lists)
     _walk_body(fn_node, order)
     return order
 

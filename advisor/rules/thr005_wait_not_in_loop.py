@@ -18,7 +18,9 @@ class ConditionWaitNotInLoop(Rule):
     ## What it does
     Flags `Condition.wait()` that is not inside a `while` loop re-checking the
     predicate it waits for (typically `if not ready: cond.wait()`, or a bare
-    `cond.wait()`). `wait_for(predicate)` is fine, and so is `Event.wait()`.
+    `cond.wait()`). `wait_for(predicate)` is fine, and so is `Event.wait()`, and so is
+    code whose next statement checks the predicate again (`assert`/`if` on what was
+    tested, or, after a timed wait, `return ready` reporting the outcome).
 
     ## Why is this bad?
     Waking up from `wait()` says only that someone called `notify()`: with several
@@ -64,8 +66,8 @@ class ConditionWaitNotInLoop(Rule):
             parents = maps.get(fn.qualname)
             if parents is None:
                 parents = maps[fn.qualname] = parent_map(fn.node)
-            if fn.is_async or isinstance(parents.get(id(call.node)), cst.Await):
-                continue  # an asyncio.Condition
+            if fn.is_async or isinstance(parents.get(id(call.node)), (cst.Await, cst.Yield)):
+                continue  # an asyncio.Condition, or a coroutine library's (`yield cond.wait()`)
             loop = _loop_state(call, parents)
             if loop == "inside" or (loop == "unheld" and (call.in_while or looping_callers.get(call.function))):
                 continue
@@ -73,6 +75,8 @@ class ConditionWaitNotInLoop(Rule):
             timed = bool(call.node.args)
             if timed and (guard is None or call.in_while):
                 continue  # a timed wait used as an interruptible sleep, or a polling loop
+            if _rechecked(fn.node, call, parents, timed):
+                continue
             fix = None
             if guard is not None and not timed:
                 start = ctx.span(guard)
@@ -120,6 +124,99 @@ def _loop_state(call, parents) -> str:
             break
         node = parent
     return "unheld"
+
+
+def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
+    """The statement right after the wait looks at the predicate again: an ``assert``,
+    ``if`` or ``while`` reading what the enclosing ``if`` tested, or, after a timed wait, a
+    ``return`` that reports a value without acting on it (the caller learns whether the
+    wait succeeded). Such code handles an early wake-up."""
+    test = _enclosing_test(call, parents)
+    names = _dotted_names(test) if test is not None else set()
+    after = _After(call.node)
+    fn_node.visit(after)
+    node = after.first
+    if isinstance(node, cst.Assert):
+        return timed or bool(names & _dotted_names(node.test))
+    if isinstance(node, (cst.If, cst.While)):
+        return bool(names & _dotted_names(node.test))
+    if isinstance(node, cst.Return):
+        return timed and node.value is not None and not _acts(node.value)
+    return False
+
+
+def _acts(expr: cst.CSTNode) -> bool:
+    """``expr`` changes state (``items.pop(0)``): it acts on the predicate rather than report it,
+    and another waiter may have taken what it acts on."""
+    from ..analysis.extract import MUTATORS
+
+    return any(
+        isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value in MUTATORS
+        for n in _walk(expr)
+    )
+
+
+def _walk(node: cst.CSTNode):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def _enclosing_test(call, parents) -> cst.BaseExpression | None:
+    node = call.node
+    while id(node) in parents:
+        parent = parents[id(node)]
+        if isinstance(parent, cst.If) and node is parent.body:
+            return parent.test
+        if isinstance(parent, (cst.FunctionDef, cst.Lambda, cst.While, cst.For)):
+            return None
+        node = parent
+    return None
+
+
+def _dotted_names(expr: cst.CSTNode) -> set[str]:
+    """``self.items``, ``ready``... read in ``expr`` (``self`` alone does not count)."""
+    out: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            text = dotted(node)
+            if text:
+                out.add(text)
+                return False
+            return True
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value not in ("self", "cls", "not", "None", "True", "False"):
+                out.add(node.value)
+
+    expr.visit(V())
+    return out
+
+
+class _After(cst.CSTVisitor):
+    """The first statement that begins after ``node`` in source order (``first``)."""
+
+    def __init__(self, node: cst.CSTNode) -> None:
+        self.target = node
+        self.seen = False
+        self.first: cst.CSTNode | None = None
+        self._root: cst.CSTNode | None = None
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self.first is not None:
+            return False
+        if self._root is None:
+            self._root = node
+        elif isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            return False
+        if node is self.target:
+            self.seen = True
+            return False
+        if self.seen and isinstance(node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
+            self.first = node
+            return False
+        return True
 
 
 def _if_guard(call, parents) -> cst.If | None:

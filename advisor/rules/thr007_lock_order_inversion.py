@@ -108,14 +108,18 @@ def transitive_takes(model: ModuleModel) -> dict[str, dict[str, Take]]:
             if take.ref not in own or (take.blocking and not own[take.ref].blocking):
                 own[take.ref] = take
         takes[name] = own
+    probed = {fn.qualname: _probed_calls(fn) for fn in model.functions.values() if any(not a.blocking for a in fn.acquires)}
     for _ in range(len(model.functions) + 1):
         changed = False
         for fn in model.functions.values():
             mine = takes[fn.qualname]
+            skip = probed.get(fn.qualname, {})
             for call in fn.calls:
                 for callee in call.callees:
                     for ref, take in takes.get(callee, {}).items():
                         if ref.startswith("a:") and not call.same_instance:
+                            continue
+                        if ref in skip.get(id(call.node), ()):
                             continue
                         old = mine.get(ref)
                         if old is None or (take.blocking and not old.blocking):
@@ -125,6 +129,37 @@ def transitive_takes(model: ModuleModel) -> dict[str, dict[str, Take]]:
             break
     model.__dict__["_transitive_takes"] = takes
     return takes
+
+
+def _probed_calls(fn) -> dict[int, set[str]]:
+    """Calls inside ``if lock.acquire(False):`` (a try-lock used as a probe): they run only
+    when nobody held ``lock``, so the locks they take cannot be the caller's own."""
+    from .thr004_acquire_without_release import parent_map
+
+    parents = parent_map(fn.node)
+    tests: list[tuple[cst.If, str]] = []
+    for acq in fn.acquires:
+        if acq.blocking:
+            continue
+        node = acq.node
+        while id(node) in parents:
+            parent = parents[id(node)]
+            if isinstance(parent, cst.If) and node is parent.test:
+                tests.append((parent, acq.ref))
+                break
+            if isinstance(parent, cst.BaseStatement):
+                break
+            node = parent
+    out: dict[int, set[str]] = {}
+    for call in fn.calls:
+        node = call.node
+        while id(node) in parents:
+            parent = parents[id(node)]
+            for branch, ref in tests:
+                if parent is branch and node is branch.body:
+                    out.setdefault(id(call.node), set()).add(ref)
+            node = parent
+    return out
 
 
 def held_refs(model: ModuleModel, function: str, held, at: cst.CSTNode | None = None) -> frozenset[str]:

@@ -113,15 +113,25 @@ def _is_waiting_statement(stmt: cst.BaseStatement) -> bool:
     for small in stmt.body:
         if isinstance(small, (cst.Pass, cst.Continue)):
             continue
-        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-            func = small.value.func
-            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
-            if name == "sleep":
-                continue
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and _is_sleep(small.value.func):
+            continue
         if isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.Ellipsis)):
             continue
         return False
     return True
+
+
+def _is_sleep(func: cst.BaseExpression) -> bool:
+    """``sleep(...)`` or ``time.sleep(...)`` (a module's sleep); ``conn.sleep(0)`` on an object
+    may run an event loop that sets the flag (pika's ``BlockingConnection.sleep``)."""
+    if isinstance(func, cst.Name):
+        return func.value == "sleep"
+    return (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "sleep"
+        and isinstance(func.value, cst.Name)
+        and (func.value.value.endswith("time") or func.value.value in ("asyncio", "gevent", "eventlet"))
+    )
 
 
 def _polled(loop: cst.While) -> tuple[cst.BaseExpression, bool, bool | None] | None:
