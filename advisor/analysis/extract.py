@@ -200,6 +200,11 @@ class ModelBuilder(cst.CSTVisitor):
         self.target_info: dict[int, list[str]] = {}
         self.arg_refs: dict[int, str | None] = {}
         self.callee_nodes: set[int] = set()
+        self.param_defaults: dict[str, dict[str, cst.BaseExpression]] = {}
+        self.callable_attrs: dict[str, list[list[str]]] = {}
+        self.param_attrs: dict[tuple[str, str], list[str]] = {}
+        """(function, parameter) -> attribute refs the function stores that parameter in."""
+        """Attribute refs bound to a function (``self.fetch = fetch``): what calling them may run."""
         self._class_frame_depth: list[int] = []
         self._with_pushed: list[int] = []
         self._collect_module_names(module)
@@ -218,6 +223,37 @@ class ModelBuilder(cst.CSTVisitor):
             stmt.name.value for stmt in module.body if isinstance(stmt, cst.ClassDef)
         }
         self.class_by_snake = {_snake(name): name for name in self.module_classes}
+        self.returns: dict[str, str] = {}
+        """Module function / ``Class.method`` -> the module class its return annotation names."""
+        for stmt in module.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self._note_return(stmt.name.value, stmt)
+            elif isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+                for inner in stmt.body.body:
+                    if isinstance(inner, cst.FunctionDef):
+                        self._note_return(f"{stmt.name.value}.{inner.name.value}", inner)
+
+    def _note_return(self, key: str, node: cst.FunctionDef) -> None:
+        if node.returns is not None:
+            cls = self._annotated_class(node.returns.annotation)
+            if cls is not None:
+                self.returns[key] = cls
+
+    def _annotated_class(self, ann: cst.BaseExpression) -> str | None:
+        """The module class an annotation names: ``Topic``, ``"Topic"``, ``Optional[Topic]``, ``Topic | None``."""
+        if isinstance(ann, cst.SimpleString):
+            text = ann.evaluated_value
+            return text.strip() if isinstance(text, str) and text.strip() in self.module_classes else None
+        if isinstance(ann, cst.Name):
+            return ann.value if ann.value in self.module_classes else None
+        if isinstance(ann, cst.Subscript) and (dotted(ann.value) or "").rsplit(".", 1)[-1] == "Optional" and len(ann.slice) == 1:
+            inner = ann.slice[0].slice
+            return self._annotated_class(inner.value) if isinstance(inner, cst.Index) else None
+        if isinstance(ann, cst.BinaryOperation) and isinstance(ann.operator, cst.BitOr):
+            for side in (ann.left, ann.right):
+                if not (isinstance(side, cst.Name) and side.value == "None"):
+                    return self._annotated_class(side)
+        return None
 
     @staticmethod
     def _scan_imports(stmt: cst.CSTNode, table: dict[str, str]) -> None:
@@ -419,6 +455,8 @@ class ModelBuilder(cst.CSTVisitor):
             name = param.name.value
             if name == info.self_name:
                 continue
+            if isinstance(param.default, (cst.Name, cst.Attribute)):
+                self.param_defaults.setdefault(info.qualname, {})[name] = param.default
             ref = f"l:{info.qualname}.{name}"
             annotation = param.annotation.annotation if param.annotation is not None else None
             if annotation is not None:
@@ -575,6 +613,39 @@ class ModelBuilder(cst.CSTVisitor):
             self._record(ref, "rmw" if rmw else "write", target)
             if value is not None:
                 self._bind_value(ref, value)
+                if ref.startswith("a:") and isinstance(value, (cst.Name, cst.Attribute)):
+                    self._bind_callable(ref, value)
+                    source = self.ref(value)
+                    if source in self.model.types and ref not in self.model.types:
+                        self.model.types[ref] = self.model.types[source]
+
+    def _returned_class(self, func: cst.BaseExpression, qual: str | None) -> str | None:
+        """The module class a called function or method is annotated to return."""
+        if isinstance(func, cst.Name):
+            return self.returns.get(qual) if qual else None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            owner = self.self_class(func.value.value) or self.model.types.get(self.ref(func.value) or "")
+            if owner is not None:
+                return self.returns.get(f"{owner.split('.<locals>.')[-1]}.{func.attr.value}")
+        return None
+
+    def _bind_callable(self, ref: str, value: cst.BaseExpression) -> None:
+        """``self.attr = func`` (or a parameter whose default is a function): calls of
+        ``self.attr(...)`` may run that function."""
+        if isinstance(value, cst.Name) and value.value in self.fn.params:
+            self.param_attrs.setdefault((self.fn.qualname, value.value), []).append(ref)
+            default = self.param_defaults.get(self.fn.qualname, {}).get(value.value)
+            if default is None:
+                return
+            frame = self.frames.pop()  # a default is evaluated where the function is defined
+            try:
+                names = [c for c, _ in self._candidates(default, self.resolve(default))]
+            finally:
+                self.frames.append(frame)
+        else:
+            names = [c for c, _ in self._candidates(value, self.resolve(value))]
+        if names:
+            self.callable_attrs.setdefault(ref, []).append(names)
 
     def _bind_value(self, ref: str, value: cst.BaseExpression) -> None:
         call = value
@@ -591,6 +662,10 @@ class ModelBuilder(cst.CSTVisitor):
             return
         self.bound[id(call)] = (ref, False)
         qual = self.resolve(call.func)
+        returned = self._returned_class(call.func, qual)
+        if returned is not None:
+            self.model.types[ref] = returned
+            return
         if qual is None:
             return
         kind = PRIMITIVE_TYPES.get(qual)
@@ -831,13 +906,18 @@ def _is_thread_class(model: ModuleModel, cls: str, seen: set[str] | None = None)
     return False
 
 
-def _resolve_candidates(model: ModuleModel, pending: _PendingCall) -> None:
+def _resolve_candidates(model: ModuleModel, pending: _PendingCall, callable_attrs: dict[str, list[list[str]]]) -> None:
     callees: list[str] = []
     same = True
     for cand, same_instance in pending.candidates:
         if cand.startswith("cls:"):
             cls, _, meth = cand[4:].rpartition(".")
             target = _method(model, cls.split(".<locals>.")[-1], meth)
+            if target is None and f"a:{cls}.{meth}" in callable_attrs:
+                found = [t for names in callable_attrs[f"a:{cls}.{meth}"] for t in _resolve_target_names(model, names)]
+                if found:
+                    callees.extend(dict.fromkeys(found))
+                    break
         elif cand.startswith("super:"):
             cls, _, meth = cand[6:].rpartition(".")
             info = model.classes.get(cls)
@@ -869,6 +949,32 @@ def _target_functions(builder: ModelBuilder, expr: cst.BaseExpression | None) ->
             return _target_functions(builder, expr.args[0].value)
         return ()
     return _resolve_target_names(model, builder.target_info.get(id(expr), []))
+
+
+def _pass_callables(builder: ModelBuilder) -> bool:
+    """Functions passed as arguments to a function that stores the parameter in an
+    attribute (``Worker(on_done=self.record)`` with ``self.on_done = on_done``): calling the
+    attribute may run them. True when anything was added."""
+    if not builder.param_attrs:
+        return False
+    added = False
+    for pending in builder.pending:
+        call = pending.call
+        for callee in call.callees:
+            params = builder.model.functions[callee].params
+            if builder.model.functions[callee].self_name:
+                params = params[1:]
+            for i, arg in enumerate(call.node.args):
+                if arg.star:
+                    break
+                name = arg.keyword.value if arg.keyword is not None else (params[i] if i < len(params) else None)
+                names = builder.target_info.get(id(arg.value))
+                if name is None or not names:
+                    continue
+                for ref in builder.param_attrs.get((callee, name), ()):
+                    builder.callable_attrs.setdefault(ref, []).append(names)
+                    added = True
+    return added
 
 
 def _resolve_target_names(model: ModuleModel, names: list[str]) -> tuple[str, ...]:
@@ -1015,7 +1121,10 @@ def build_model(module: cst.Module, path: str = "<string>") -> ModuleModel:
     for cls in model.classes.values():
         cls.is_thread = _is_thread_class(model, cls.name)
     for pending in builder.pending:
-        _resolve_candidates(model, pending)
+        _resolve_candidates(model, pending, builder.callable_attrs)
+    if _pass_callables(builder):
+        for pending in builder.pending:
+            _resolve_candidates(model, pending, builder.callable_attrs)
     _find_spawns(builder)
     _propagate_thread_vars(builder)
     return model

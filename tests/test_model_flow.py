@@ -1,0 +1,88 @@
+"""What the model learns from simple data flow: callables stored in attributes, types
+carried by assignment and by return annotations."""
+
+import libcst as cst
+
+from advisor.analysis.extract import build_model
+
+
+def model_of(source: str):
+    return build_model(cst.parse_module(source))
+
+
+def callees(model, function: str, attr: str) -> set[str]:
+    return {c for call in model.functions[function].calls if call.attr == attr for c in call.callees}
+
+
+def test_attribute_bound_to_a_default_function_is_called_through() -> None:
+    model = model_of(
+        "def fetch(url):\n"
+        "    return url\n"
+        "class Crawler:\n"
+        "    def __init__(self, fetch=fetch):\n"
+        "        self.fetch = fetch\n"
+        "    def work(self, url):\n"
+        "        return self.fetch(url)\n"
+    )
+    assert callees(model, "Crawler.work", "fetch") == {"fetch"}
+
+
+def test_callable_passed_to_a_constructor_that_stores_it() -> None:
+    model = model_of(
+        "class World:\n"
+        "    def __init__(self, emit):\n"
+        "        self._emit = emit\n"
+        "    def join(self, pid):\n"
+        "        self._emit(pid)\n"
+        "class Console:\n"
+        "    def post(self, evt):\n"
+        "        print(evt)\n"
+        "def main():\n"
+        "    console = Console()\n"
+        "    world = World(emit=console.post)\n"
+        "    other = World(print)\n"
+    )
+    assert callees(model, "World.join", "_emit") == {"Console.post"}
+
+
+def test_unrelated_attribute_call_stays_unresolved() -> None:
+    model = model_of(
+        "class Client:\n"
+        "    def __init__(self, transport):\n"
+        "        self.transport = transport\n"
+        "    def go(self):\n"
+        "        self.transport.send(1)\n"
+        "def send(x):\n"
+        "    return x\n"
+    )
+    assert callees(model, "Client.go", "send") == set()
+
+
+def test_types_follow_assignment_and_return_annotations() -> None:
+    model = model_of(
+        "from typing import Optional\n"
+        "import threading\n"
+        "class Topic:\n"
+        "    def __init__(self):\n"
+        "        self.lock = threading.Lock()\n"
+        "class Transport:\n"
+        "    pass\n"
+        "class Broker:\n"
+        "    def __init__(self, transport: Transport):\n"
+        "        self._transport = transport\n"
+        "        self._topics = {}\n"
+        "    def _lookup(self, name) -> Optional[Topic]:\n"
+        "        return self._topics.get(name)\n"
+        "    def drop(self, name):\n"
+        "        topic = self._lookup(name)\n"
+        "        with topic.lock:\n"
+        "            pass\n"
+        "def find(b) -> 'Topic | None':\n"
+        "    return None\n"
+        "def use(b):\n"
+        "    t = find(b)\n"
+    )
+    assert model.types["a:Broker._transport"] == "Transport"
+    assert model.types["l:Broker.drop.topic"] == "Topic"
+    assert [a.ref for a in model.functions["Broker.drop"].acquires] == ["a:Topic.lock"]
+    assert "l:use.t" not in model.types  # a string annotation with `|` is not evaluated
