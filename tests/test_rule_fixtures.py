@@ -52,3 +52,14 @@ def test_rule_docs_have_all_sections() -> None:
             assert section in doc, f"{rule.code} docstring lacks {section!r}"
         assert re.fullmatch(r"THR\d{3}", rule.code)
         assert rule.summary and rule.help and rule.name
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_fixture_names_are_unique(path: Path) -> None:
+    """A second top-level ``def crawl`` would replace the first in the model, and the first
+    case would silently go untested."""
+    import ast
+
+    names = [n.name for n in ast.parse(path.read_text(encoding="utf-8")).body
+             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []

@@ -74,6 +74,11 @@ def _returns_plain_value(model, call) -> bool:
         fn = model.functions.get(callee)
         if fn is not None and isinstance(fn.node, cst.FunctionDef):
             return _procedure(fn)
+    func = call.node.func
+    if isinstance(func, cst.Attribute) and func.attr.value in NEVER_CALLABLE:
+        named = [fn for fn in model.functions.values()
+                 if fn.class_name and fn.name == func.attr.value and isinstance(fn.node, cst.FunctionDef)]
+        return all(_procedure(fn) for fn in named)
     candidates = _same_named_methods(model, call.node)
     return bool(candidates) and all(_procedure(fn) for fn in candidates)
 
@@ -95,6 +100,12 @@ def _same_named_methods(model, node: cst.Call) -> list:
     return [fn for fn in model.functions.values()
             if fn.class_name and fn.name == name and isinstance(fn.node, cst.FunctionDef)]
 
+
+NEVER_CALLABLE = frozenset({"close", "stop", "join", "start", "wait", "write", "send", "sendall", "release",
+                            "acquire", "set", "clear", "put", "shutdown", "cancel", "flush", "notify", "notify_all"})
+"""Methods that return None, a bool or a count on every object that has them (files, sockets,
+threads, primitives, queues, executors): never a thread target, unless a method of that name
+defined in the module returns something."""
 
 _COMMON = frozenset({"run", "start", "join", "get", "put", "wait", "close", "stop", "read", "write", "send", "recv",
                      "update", "pop", "copy", "result", "submit", "acquire", "release", "set", "clear", "__call__"})

@@ -95,7 +95,7 @@ class BlockingCallUnderLock(Rule):
                     continue
                 if any(_in_init_guard(model, site) for site in sites):
                     continue
-                held_by_all = [locks_at(site) for site in sites if site.same_instance]
+                held_by_all = [locks_at(site) for site in sites]
                 if len(held_by_all) != len(sites) or not all(held_by_all):
                     continue
                 common = set.intersection(*({_lock_text(ctx, h) for h in hs} for hs in held_by_all))

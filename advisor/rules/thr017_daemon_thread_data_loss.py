@@ -17,7 +17,10 @@ class DaemonThreadDataLoss(Rule):
     ## What it does
     Flags daemon threads that drain a queue and write what they take (to a file, socket or
     stream) when nothing waits for them at shutdown: the thread is never joined, the queue
-    is never `join()`ed, and no `atexit` hook is registered.
+    is never `join()`ed, and no `atexit` hook is registered. Also flags periodic flushers:
+    a daemon thread that wakes every few seconds, empties a buffer other code fills
+    (`clear()`, `popleft()`, a fresh `[]`) and writes it out, when nothing outside the
+    thread ever runs that flush (no final flush at shutdown).
 
     ## Why is this bad?
     The interpreter does not wait for daemon threads: when the main thread finishes they
@@ -67,23 +70,28 @@ class DaemonThreadDataLoss(Rule):
             if not _is_daemon(model, spawn):
                 continue
             reach = model.reachable(spawn.targets)
-            gets = [c for f in reach for c in model.functions[f].calls if _is_queue_get(model, c)]
-            if not gets:
-                continue
             writes = [c for f in reach for c in model.functions[f].calls if _is_write(c)]
-            if not writes:
-                continue
-            if _joined(model, spawn) or _queue_joined(model, gets):
+            if not writes or _joined(model, spawn):
                 continue
             target = spawn.targets[0]
             what = ctx.code(writes[0].node.func)
-            yield self.finding(
-                ctx,
-                spawn.node,
-                f"daemon thread running `{target}` takes items from a queue and writes them (`{what}`), "
-                "but nothing joins it or the queue at shutdown; pending items are lost when the program exits",
-                function=function_label(spawn.function),
-            )
+            gets = [c for f in reach for c in model.functions[f].calls if _is_queue_get(model, c)]
+            if gets:
+                if _queue_joined(model, gets):
+                    continue
+                message = (
+                    f"daemon thread running `{target}` takes items from a queue and writes them (`{what}`), "
+                    "but nothing joins it or the queue at shutdown; pending items are lost when the program exits"
+                )
+            else:
+                buffer = _flushed_buffer(model, reach)
+                if buffer is None:
+                    continue
+                message = (
+                    f"daemon thread running `{target}` periodically writes out `{buffer}` (`{what}`), "
+                    "but nothing flushes it at shutdown; what was collected since the last flush is lost at exit"
+                )
+            yield self.finding(ctx, spawn.node, message, function=function_label(spawn.function))
 
 
 def _true(value: cst.BaseExpression) -> bool:
@@ -144,7 +152,7 @@ def _last(expr: cst.BaseExpression) -> str:
 
 
 def _is_write(call: Call) -> bool:
-    if call.attr in WRITE_ATTRS:
+    if call.attr in WRITE_ATTRS or (call.attr or "").startswith(("write_", "send_")):
         return True
     if call.qualname in WRITE_FUNCS:
         return True
@@ -152,14 +160,74 @@ def _is_write(call: Call) -> bool:
     return isinstance(func, cst.Name) and func.value == "print" and call.qualname is None
 
 
+DRAINS = frozenset({"clear", "popleft", "popitem", "pop"})
+ADDS = frozenset({"append", "appendleft", "extend", "insert", "add", "update", "setdefault"})
+CONTAINERS = frozenset({"list", "dict", "set", "deque", "defaultdict", "Counter", "OrderedDict"})
+SLEEPS = frozenset({"time.sleep", "sleep"})
+
+
+def _flushed_buffer(model: ModuleModel, reach: set[str]) -> str | None:
+    """A periodic flusher: the thread loops with a sleep or timed wait, writes to a sink, and
+    empties a shared container (all of it: ``clear()``, ``popleft()``, a fresh ``[]``; not
+    ``pop(key)``, which evicts) that code outside the thread fills, and no code outside the
+    thread runs that emptying (no flush at shutdown). Returns the container's name."""
+    calls = [c for f in reach for c in model.functions[f].calls]
+    if not any(c.in_while and (c.qualname in SLEEPS or (c.attr == "wait" and c.node.args)) for c in calls):
+        return None
+    if not any(c.attr in WRITE_ATTRS or (c.attr or "").startswith(("write_", "send_")) for c in calls):
+        return None  # ``print`` alone: a status line, not a sink
+    drainers: dict[str, set[str]] = {}
+    for f in reach:
+        for c in model.functions[f].calls:
+            if c.attr in DRAINS and c.receiver and not c.node.args:
+                drainers.setdefault(c.receiver, set()).add(f)
+        for a in model.functions[f].accesses:
+            if a.kind == "write" and a.statement is not None and _fresh_container(a):
+                drainers.setdefault(a.ref, set()).add(f)
+    outside = [f for f in model.functions if f not in reach]
+    filled = sorted({
+        a.ref for f in outside for a in model.functions[f].accesses
+        if a.ref in drainers and (a.kind in ("item-write", "item-rmw") or (a.kind == "mutate" and _adds(a.node)))
+    })
+    for ref in filled:
+        if not any(model.reachable(c.callees) & drainers[ref] for f in outside for c in model.functions[f].calls):
+            return ref.split(":", 1)[1].rsplit(".", 1)[-1]
+    return None
+
+
+def _adds(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and _last(node.func) in ADDS
+
+
+def _fresh_container(acc) -> bool:
+    """``ref = []`` / ``{}`` / ``dict()``...: the old contents were taken away."""
+    for small in acc.statement.body:
+        if isinstance(small, cst.Assign) and any(t.target is acc.node for t in small.targets):
+            value = small.value
+            if isinstance(value, (cst.List, cst.Dict, cst.Set)) and not value.elements:
+                return True
+            if isinstance(value, cst.Call) and not value.args and _last(value.func) in CONTAINERS:
+                return True
+    return False
+
+
 def _joined(model: ModuleModel, spawn: Spawn) -> bool:
     """A thread-style ``join()`` anywhere in the module (the thread object may be returned or stored
-    under another name before it is joined)."""
+    under another name before it is joined), except joins of other known threads. A thread
+    started as ``Thread(...).start()`` keeps no reference and cannot be joined."""
+    if spawn.bound_to is None and any(
+        c.attr == "start" and c.statement is not None and c.node.func.value is spawn.node for c in model.calls
+    ):
+        return False
     for call in model.calls:
         if call.attr != "join":
             continue
         positional = [a.value for a in call.node.args if a.keyword is None]
-        if call.receiver in model.thread_vars or not positional:
+        if call.receiver in model.thread_vars:
+            if model.thread_vars[call.receiver] is spawn or spawn.bound_to is None:
+                return True
+            continue
+        if not positional:
             return True
         value = positional[0]
         if isinstance(value, (cst.Integer, cst.Float)) or (isinstance(value, cst.Name) and "timeout" in value.value.lower()):

@@ -123,6 +123,10 @@ def _over_releases(fn: FunctionInfo, releases: list[Call]) -> Iterable[tuple[Cal
                 reason = "runs once per loop iteration but the semaphore was acquired once, before the loop"
         if reason is None and _unchecked_try_acquire(fn, ref):
             reason = "runs even when the non-blocking/timed `acquire()` before it failed (its result is ignored)"
+        if reason is None:
+            name = _finally_without_check(fn, ref, chain, chains)
+            if name:
+                reason = f"runs in `finally` even when the timed/non-blocking `acquire()` failed (`{name}` is false)"
         if reason:
             yield call, reason
 
@@ -169,6 +173,73 @@ def _released_after(parent: cst.CSTNode, try_node: cst.CSTNode, ref: str, releas
             if any(r.receiver == ref and r.statement is stmt for r in releases):
                 return True
     return False
+
+
+def _finally_without_check(fn: FunctionInfo, ref: str, chain: tuple[cst.CSTNode, ...], chains: dict) -> str | None:
+    """``ok = sem.acquire(timeout=...)``, then a ``try`` whose ``finally`` releases without
+    testing ``ok`` (an ``if not ok: return`` inside the ``try`` still runs the ``finally``).
+    Returns the result's name. Quiet when the release sits under an ``if`` on it, or an ``if``
+    on it leaves the function before the ``try`` starts."""
+    tries = [
+        (i, node) for i, node in enumerate(chain)
+        if isinstance(node, cst.Try) and node.finalbody is not None and any(n is node.finalbody for n in chain[i + 1:])
+    ]
+    if not tries:
+        return None
+    for acq in fn.acquires:
+        if acq.ref != ref or acq.via != "acquire" or acq.blocking:
+            continue
+        name = _result_name(acq.node, chains.get(id(acq.node), ()))
+        if name is None:
+            continue
+        if any(isinstance(n, cst.If) and _mentions(n.test, name) for n in chain):
+            return None
+        _, try_node = tries[-1]
+        if _checked_before(fn.node, acq.node, try_node, name):
+            return None
+        return name
+    return None
+
+
+def _result_name(acquire: cst.Call, ancestors: tuple[cst.CSTNode, ...]) -> str | None:
+    """``name`` in ``name = sem.acquire(...)``."""
+    parent = ancestors[-1] if ancestors else None
+    if isinstance(parent, cst.Assign) and parent.value is acquire and len(parent.targets) == 1:
+        target = parent.targets[0].target
+        if isinstance(target, cst.Name):
+            return target.value
+    return None
+
+
+def _mentions(expr: cst.CSTNode, name: str) -> bool:
+    found = False
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found = found or node.value == name
+
+    expr.visit(V())
+    return found
+
+
+def _checked_before(root: cst.CSTNode, acquire: cst.Call, try_node: cst.Try, name: str) -> bool:
+    """An ``if`` testing ``name`` that ends in ``return``/``raise``/``continue``/``break``,
+    between the acquire and ``try_node`` in source order and outside the ``try``."""
+    state = {"after": False, "found": False}
+
+    class V(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if node is try_node or state["found"]:
+                return False
+            if node is acquire:
+                state["after"] = True
+            if state["after"] and isinstance(node, cst.If) and _mentions(node.test, name) and _terminates(node.body):
+                state["found"] = True
+            return True
+
+    root.visit(V())
+    return state["found"]
 
 
 def _unchecked_try_acquire(fn: FunctionInfo, ref: str) -> bool:

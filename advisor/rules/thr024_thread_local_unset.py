@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 import libcst as cst
@@ -69,14 +70,14 @@ class ThreadLocalUnset(Rule):
                     setters.setdefault(attr, set()).add(acc.function)
                 elif acc.kind in ("read", "rmw"):
                     reads.setdefault(attr, []).append(acc)
-            passed = _functions_passed_as_values(model)
+            passed = _functions_passed_as_values(model) - set(model.thread_entries)
             for attr, accesses in reads.items():
                 writers = setters.get(attr)
                 if not writers or writers & passed:
                     continue
                 reported: set[str] = set()
                 for acc in accesses:
-                    if acc.function in reported or _guarded(ctx, model, acc.function):
+                    if acc.function in reported or _guarded(ctx, model, acc.function, attr):
                         continue
                     for entry in sorted(thread_entries_of(model, acc.function)):
                         if model.reachable([entry]) & writers:
@@ -106,7 +107,8 @@ def _set_dynamically(model: ModuleModel, local: str) -> bool:
 
 
 def _functions_passed_as_values(model: ModuleModel) -> set[str]:
-    """Module functions handed to other code (initializer=, callbacks): they may run anywhere."""
+    """Module functions handed to other code (initializer=, callbacks): they may run anywhere.
+    (Thread targets are not among them: they run on their own thread.)"""
     names: set[str] = set()
     for call in model.calls:
         for arg in call.node.args:
@@ -116,9 +118,14 @@ def _functions_passed_as_values(model: ModuleModel) -> set[str]:
     return {q for q, fn in model.functions.items() if fn.name in names}
 
 
-def _guarded(ctx: RuleContext, model: ModuleModel, function: str) -> bool:
+def _guarded(ctx: RuleContext, model: ModuleModel, function: str, attr: str) -> bool:
+    """The function catches AttributeError, or tests/reads ``attr`` with ``hasattr``/``getattr``
+    (a ``getattr`` for another attribute guards nothing)."""
     fn = model.functions.get(function)
     if fn is None or function == MODULE:
         return True
     text = ctx.code(fn.node)
-    return "AttributeError" in text or "hasattr(" in text or "getattr(" in text
+    if "AttributeError" in text:
+        return True
+    probe = re.compile(r"\b(?:has|get)attr\(\s*[^,()]+,\s*(?:['\"]" + re.escape(attr) + r"['\"]|[A-Za-z_])")
+    return bool(probe.search(text))
