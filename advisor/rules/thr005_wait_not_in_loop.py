@@ -128,7 +128,7 @@ def _loop_state(call, parents) -> str:
 
 def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
     """The statement right after the wait looks at the predicate again: an ``assert``,
-    ``if`` or ``while`` reading what the enclosing ``if`` tested, or, after a timed wait, a
+    ``if`` or ``while`` reading everything the enclosing ``if`` tested, or, after a timed wait, a
     ``return`` that reports a value without acting on it (the caller learns whether the
     wait succeeded). Such code handles an early wake-up."""
     test = _enclosing_test(call, parents)
@@ -137,9 +137,9 @@ def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
     fn_node.visit(after)
     node = after.first
     if isinstance(node, cst.Assert):
-        return timed or bool(names & _dotted_names(node.test))
+        return timed or bool(names) and names <= _dotted_names(node.test)
     if isinstance(node, (cst.If, cst.While)):
-        return bool(names & _dotted_names(node.test))
+        return bool(names) and names <= _dotted_names(node.test)
     if isinstance(node, cst.Return):
         return timed and node.value is not None and not _acts(node.value)
     return False
