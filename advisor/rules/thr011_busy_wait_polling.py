@@ -50,35 +50,39 @@ class BusyWaitPolling(Rule):
             if fn.is_lambda or not model.contexts.get(fn.qualname):
                 continue
             for loop in _loops(fn.node if fn.qualname != MODULE else model.module):
-                flag = _polled(loop)
-                if flag is None:
+                for finding in self._check_loop(ctx, fn, loop):
+                    yield finding
+                    break
+
+    def _check_loop(self, ctx: RuleContext, fn: FunctionInfo, loop: cst.While) -> Iterable[Finding]:
+        model = ctx.model
+        for flag in _polled(loop):
+            expr, is_event, wants_truthy = flag
+            if is_event:
+                call = call_at(model, expr) if isinstance(expr, cst.Call) else None
+                if call is None or call.receiver_kind != "Event" or wants_truthy is not True:
                     continue
-                expr, is_event, wants_truthy = flag
-                if is_event:
-                    call = call_at(model, expr) if isinstance(expr, cst.Call) else None
-                    if call is None or call.receiver_kind != "Event" or wants_truthy is not True:
-                        continue
-                    name = ctx.code(expr.func.value)
-                    yield self.finding(
-                        ctx,
-                        expr,
-                        f"busy-wait on `{name}`: the loop polls `is_set()` and sleeps instead of waiting",
-                        help=f"call `{name}.wait()` (with a timeout if the loop does other checks)",
-                        function=function_label(fn.qualname),
-                    )
-                    continue
-                ref = _ref(model, fn, expr)
-                if ref is None or model.primitive_kind(ref) is not None:
-                    continue
-                writer = _writer(model, fn, ref, wants_truthy)
-                if writer is None:
-                    continue
+                name = ctx.code(expr.func.value)
                 yield self.finding(
                     ctx,
                     expr,
-                    f"busy-wait on `{ctx.code(expr)}`: the loop polls a flag that `{writer}` sets on another thread",
+                    f"busy-wait on `{name}`: the loop polls `is_set()` and sleeps instead of waiting",
+                    help=f"call `{name}.wait()` (with a timeout if the loop does other checks)",
                     function=function_label(fn.qualname),
                 )
+                continue
+            ref = _ref(model, fn, expr)
+            if ref is None or model.primitive_kind(ref) is not None:
+                continue
+            writer = _writer(model, fn, ref, wants_truthy)
+            if writer is None:
+                continue
+            yield self.finding(
+                ctx,
+                expr,
+                f"busy-wait on `{ctx.code(expr)}`: the loop polls a flag that `{writer}` sets on another thread",
+                function=function_label(fn.qualname),
+            )
 
 
 class _Loops(cst.CSTVisitor):
@@ -134,12 +138,13 @@ def _is_sleep(func: cst.BaseExpression) -> bool:
     )
 
 
-def _polled(loop: cst.While) -> tuple[cst.BaseExpression, bool, bool | None] | None:
-    """The flag a do-nothing loop waits on, whether it is ``event.is_set()``, and whether the
-    loop ends when the flag becomes truthy (None for comparisons)."""
+def _polled(loop: cst.While) -> list[tuple[cst.BaseExpression, bool, bool | None]]:
+    """The flags a do-nothing loop waits on (each operand of ``while not a and b:``), whether
+    each is ``event.is_set()``, and whether the loop ends when it becomes truthy (None for
+    comparisons)."""
     body = loop.body
     if not isinstance(body, cst.IndentedBlock) or loop.orelse is not None:
-        return None
+        return []
     stmts = list(body.body)
     test = loop.test
     exit_when_true = False
@@ -147,19 +152,29 @@ def _polled(loop: cst.While) -> tuple[cst.BaseExpression, bool, bool | None] | N
         exit_when_true = True
         first = stmts[0]
         if not (isinstance(first, cst.If) and first.orelse is None and _is_break(first.body)):
-            return None
+            return []
         test, stmts = first.test, stmts[1:]
         if not any(_sleeps(s) for s in stmts):
-            return None
+            return []
     elif not stmts:
-        return None
+        return []
     if not all(_is_waiting_statement(s) for s in stmts):
-        return None
-    flag = _flag(test)
-    if flag is None:
-        return None
-    expr, is_event, negated, compared = flag
-    return expr, is_event, None if compared else (exit_when_true != negated)
+        return []
+    # any one operand ends the loop: `while a and b:`, `if a or b: break`
+    joiner = cst.Or if exit_when_true else cst.And
+    out = []
+    for operand in _operands(test, joiner):
+        flag = _flag(operand)
+        if flag is not None:
+            expr, is_event, negated, compared = flag
+            out.append((expr, is_event, None if compared else (exit_when_true != negated)))
+    return out
+
+
+def _operands(test: cst.BaseExpression, joiner: type) -> list[cst.BaseExpression]:
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, joiner):
+        return _operands(test.left, joiner) + _operands(test.right, joiner)
+    return [test]
 
 
 def _sleeps(stmt: cst.BaseStatement) -> bool:
