@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_check.py
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_advice.py
+	$(PY) benchmarks/bench_probes.py
 
 clean:
 	rm -rf $(VENV) .advisor_cache .pytest_cache
