@@ -86,3 +86,32 @@ def test_types_follow_assignment_and_return_annotations() -> None:
     assert model.types["l:Broker.drop.topic"] == "Topic"
     assert [a.ref for a in model.functions["Broker.drop"].acquires] == ["a:Topic.lock"]
     assert "l:use.t" not in model.types  # a string annotation with `|` is not evaluated
+
+
+def test_elements_of_annotated_containers_have_the_element_class() -> None:
+    model = model_of(
+        "from typing import Dict, List\n"
+        "import threading\n"
+        "class Account:\n"
+        "    def __init__(self):\n"
+        "        self.lock = threading.Lock()\n"
+        "class Engine:\n"
+        "    def __init__(self, accounts: Dict[str, Account], queue: list[Account]):\n"
+        "        self.accounts = accounts\n"
+        "        self.backlog: List[Account] = []\n"
+        "    def one(self, name):\n"
+        "        acct = self.accounts[name]\n"
+        "        with acct.lock:\n"
+        "            pass\n"
+        "    def each(self):\n"
+        "        for a in self.accounts.values():\n"
+        "            pass\n"
+        "        for b in self.backlog:\n"
+        "            pass\n"
+        "        for key in self.accounts:\n"
+        "            pass\n"
+    )
+    assert model.types["l:Engine.one.acct"] == "Account"
+    assert [a.ref for a in model.functions["Engine.one"].acquires] == ["a:Account.lock"]
+    assert model.types["l:Engine.each.a"] == model.types["l:Engine.each.b"] == "Account"
+    assert "l:Engine.each.key" not in model.types  # iterating a mapping gives its keys

@@ -42,6 +42,10 @@ MUTATORS = frozenset(
 )
 
 
+MAPPINGS = frozenset({"dict", "mapping", "mutablemapping", "defaultdict", "ordereddict", "weakvaluedictionary"})
+SEQUENCES = frozenset({"list", "sequence", "mutablesequence", "set", "frozenset", "deque", "iterable", "collection"})
+
+
 def dotted(expr: cst.BaseExpression) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
     parts: list[str] = []
@@ -203,6 +207,8 @@ class ModelBuilder(cst.CSTVisitor):
         self.param_defaults: dict[str, dict[str, cst.BaseExpression]] = {}
         self.callable_attrs: dict[str, list[list[str]]] = {}
         self.param_attrs: dict[tuple[str, str], list[str]] = {}
+        self.elements: dict[str, tuple[str, str]] = {}
+        """Refs annotated as containers of a module class: ref -> ("map" | "seq", class)."""
         """(function, parameter) -> attribute refs the function stores that parameter in."""
         """Attribute refs bound to a function (``self.fetch = fetch``): what calling them may run."""
         self._class_frame_depth: list[int] = []
@@ -238,6 +244,18 @@ class ModelBuilder(cst.CSTVisitor):
             cls = self._annotated_class(node.returns.annotation)
             if cls is not None:
                 self.returns[key] = cls
+
+    def _annotated_elements(self, ann: cst.BaseExpression) -> tuple[str, str] | None:
+        """``Dict[str, Account]`` -> ("map", "Account"); ``list[Job]`` -> ("seq", "Job")."""
+        if not isinstance(ann, cst.Subscript) or not ann.slice:
+            return None
+        head = (dotted(ann.value) or "").rsplit(".", 1)[-1].lower()
+        kind = "map" if head in MAPPINGS else "seq" if head in SEQUENCES else None
+        part = ann.slice[-1 if kind == "map" else 0].slice
+        if kind is None or not isinstance(part, cst.Index):
+            return None
+        cls = self._annotated_class(part.value)
+        return (kind, cls) if cls else None
 
     def _annotated_class(self, ann: cst.BaseExpression) -> str | None:
         """The module class an annotation names: ``Topic``, ``"Topic"``, ``Optional[Topic]``, ``Topic | None``."""
@@ -458,6 +476,10 @@ class ModelBuilder(cst.CSTVisitor):
             if isinstance(param.default, (cst.Name, cst.Attribute)):
                 self.param_defaults.setdefault(info.qualname, {})[name] = param.default
             ref = f"l:{info.qualname}.{name}"
+            if param.annotation is not None:
+                elements = self._annotated_elements(param.annotation.annotation)
+                if elements is not None:
+                    self.elements[ref] = elements
             annotation = param.annotation.annotation if param.annotation is not None else None
             if annotation is not None:
                 if isinstance(annotation, cst.SimpleString):
@@ -523,7 +545,19 @@ class ModelBuilder(cst.CSTVisitor):
         source = self.ref(node.iter)
         if target and source:
             self.pending_for.append((target, source))
+        if target and target not in self.model.types:
+            element = self._iterated_element(node.iter)
+            if element is not None:
+                self.model.types[target] = element
         self._loop(1)
+
+    def _iterated_element(self, expr: cst.BaseExpression) -> str | None:
+        """``for a in accounts.values()`` (a mapping) or ``for job in jobs`` (a sequence)."""
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "values":
+            found = self.elements.get(self.ref(expr.func.value) or "")
+            return found[1] if found and found[0] == "map" else None
+        found = self.elements.get(self.ref(expr) or "")
+        return found[1] if found and found[0] == "seq" else None
 
     def leave_For(self, node: cst.For) -> None:
         self._loop(-1)
@@ -618,6 +652,21 @@ class ModelBuilder(cst.CSTVisitor):
                     source = self.ref(value)
                     if source in self.model.types and ref not in self.model.types:
                         self.model.types[ref] = self.model.types[source]
+                    if source in self.elements and ref not in self.elements:
+                        self.elements[ref] = self.elements[source]
+                element = self._element_of(value)
+                if element is not None and ref not in self.model.types:
+                    self.model.types[ref] = element
+
+    def _element_of(self, value: cst.BaseExpression) -> str | None:
+        """The class of ``accounts[k]`` / ``accounts.get(k)`` for a container annotated with one."""
+        if isinstance(value, cst.Subscript):
+            found = self.elements.get(self.ref(value.value) or "")
+            return found[1] if found else None
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in ("get", "pop"):
+            found = self.elements.get(self.ref(value.func.value) or "")
+            return found[1] if found and found[0] == "map" else None
+        return None
 
     def _returned_class(self, func: cst.BaseExpression, qual: str | None) -> str | None:
         """The module class a called function or method is annotated to return."""
@@ -687,10 +736,13 @@ class ModelBuilder(cst.CSTVisitor):
             self._assign_target(target.target, node.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        ref = self.ref(node.target)
+        if ref is not None:
+            elements = self._annotated_elements(node.annotation.annotation)
+            if elements is not None:
+                self.elements[ref] = elements
         if node.value is not None:
             self._assign_target(node.target, node.value)
-        elif isinstance(node.target, cst.Name) and self.fn.qualname != MODULE:
-            pass
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         target = node.target

@@ -117,7 +117,7 @@ def transitive_takes(model: ModuleModel) -> dict[str, dict[str, Take]]:
             for call in fn.calls:
                 for callee in call.callees:
                     for ref, take in takes.get(callee, {}).items():
-                        if ref.startswith("a:") and not call.same_instance:
+                        if ref.startswith("a:") and not call.same_instance and not _foreign_own_lock(model, fn, callee, ref):
                             continue
                         if ref in skip.get(id(call.node), ()):
                             continue
@@ -129,6 +129,14 @@ def transitive_takes(model: ModuleModel) -> dict[str, dict[str, Take]]:
             break
     model.__dict__["_transitive_takes"] = takes
     return takes
+
+
+def _foreign_own_lock(model: ModuleModel, caller, callee: str, ref: str) -> bool:
+    """``acct.reserve()`` from another class, where ``reserve`` takes ``self.lock``: the caller
+    takes ``Account.lock`` of that object. (Calls on another instance of the caller's own class
+    stay out: which instance's lock is taken matters there, see the argument-order check.)"""
+    cls = model.functions[callee].class_name
+    return cls is not None and cls != caller.class_name and ref.startswith(f"a:{cls}.") and ref.count(".") == 1
 
 
 def _probed_calls(fn) -> dict[int, set[str]]:
@@ -239,7 +247,7 @@ def order_edges(model: ModuleModel) -> list[OrderEdge]:
             held = held_refs(model, fn.qualname, call.held, call.node)
             for callee in call.callees:
                 for ref, take in takes.get(callee, {}).items():
-                    if ref.startswith("a:") and not call.same_instance:
+                    if ref.startswith("a:") and not call.same_instance and not _foreign_own_lock(model, fn, callee, ref):
                         continue
                     for outer in held:
                         edges.append(OrderEdge(outer, ref, fn.qualname, call.node, take, held, callee, held | entry))

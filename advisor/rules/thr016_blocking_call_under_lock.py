@@ -5,6 +5,7 @@ from typing import Iterable
 
 import libcst as cst
 
+from ..analysis.extract import dotted
 from ..analysis.model import Call, HeldLock
 from ._race import chain, function_label
 from .base import Finding, Rule, RuleContext
@@ -40,7 +41,9 @@ class BlockingCallUnderLock(Rule):
     ## What it does
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
     HTTP requests, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()` without a
-    timeout) made while a `Lock`, `RLock` or `Condition` is held.
+    timeout) made while a `Lock`, `RLock` or `Condition` is held. Waiting for another thread
+    under a lock that no other function takes (it only serialises calls of this one, as a
+    `flush()` lock does) is left alone: the awaited thread cannot need it.
 
     ## Why is this bad?
     Every other thread that needs the lock stalls for the whole call, which serialises the
@@ -74,10 +77,20 @@ class BlockingCallUnderLock(Rule):
         model = ctx.model
         released: dict[str, set[str]] = {}
 
+        takers: dict[str, set[str]] = {}
+        for acq in model.acquires:
+            takers.setdefault(acq.ref, set()).add(acq.function)
+
         def locks_at(call: Call) -> list[HeldLock]:
             if call.function not in released:
                 released[call.function] = _released(ctx, model, call.function)
-            return [h for h in call.held if _excludes(h) and _region(ctx, h, released[call.function])]
+            what = _blocking(model, call)
+            waits = what in WAITS_FOR_THREADS or (what == GET and _size_checked(model, call))
+            return [
+                h for h in call.held
+                if _excludes(h) and _region(ctx, h, released[call.function])
+                and not (waits and takers.get(h.ref, set()) == {call.function})
+            ]
 
         callers: dict[str, list[Call]] = {}
         for call in model.calls:
@@ -111,6 +124,40 @@ class BlockingCallUnderLock(Rule):
                 f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held{via}; every thread waiting for the lock stalls with it",
                 function=function_label(call.function),
             )
+
+
+GET = "blocks until another thread puts an item"
+WAITS_FOR_THREADS = frozenset({
+    "waits for another thread to finish",
+    "blocks until every queued item is processed",
+    "blocks until another thread sets the event",
+})
+
+
+def _size_checked(model, call: Call) -> bool:
+    """``q.get()`` inside ``while q.qsize() ...:`` / ``if not q.empty():`` on the same queue:
+    with every consumer holding the same lock, it finds an item."""
+    func = call.node.func
+    receiver = dotted(func.value) if isinstance(func, cst.Attribute) else None
+    if receiver is None:
+        return False
+    for node in chain(model, model.functions[call.function].node, call.node):
+        if isinstance(node, (cst.If, cst.While)):
+            for sub in _calls_in(node.test):
+                if isinstance(sub.func, cst.Attribute) and sub.func.attr.value in ("empty", "qsize") and dotted(sub.func.value) == receiver:
+                    return True
+    return False
+
+
+def _calls_in(expr: cst.CSTNode) -> list[cst.Call]:
+    out: list[cst.Call] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            out.append(node)
+
+    expr.visit(V())
+    return out
 
 
 def _in_init_guard(model, call: Call) -> bool:
