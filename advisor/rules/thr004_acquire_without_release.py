@@ -339,7 +339,9 @@ _QUIET_METHODS = frozenset({"acquire", "release", "notify", "notify_all", "notif
 """Synchronisation calls that do not raise when used correctly."""
 _QUIET_ADDS = frozenset({"append", "appendleft"})
 """``list.append(x)`` / ``deque.appendleft(x)``: one argument, nothing to raise."""
-_QUIET_FUNCTIONS = frozenset({"len", "id", "time.monotonic", "time.time", "time.perf_counter", "monotonic", "perf_counter"})
+_QUIET_FUNCTIONS = frozenset(
+    {"len", "id", "time.monotonic", "time.time", "time.perf_counter", "monotonic", "perf_counter", "time.sleep"}
+)
 
 
 def _quiet_call(node: cst.Call, key: str, lists: frozenset[str]) -> bool:
@@ -369,6 +371,7 @@ class _Order(cst.CSTVisitor):
     ) -> None:
         self.key = key
         self.lists = lists
+        self._failure_branch: cst.BaseSuite | None = None
         self.acquire = acquire
         self.release = release
         self.state = "before"
@@ -383,6 +386,16 @@ class _Order(cst.CSTVisitor):
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
+
+    def visit_If(self, node: cst.If) -> bool:
+        """``if not lock.acquire(False): raise ...``: that branch runs without the lock."""
+        test = node.test
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and test.expression is self.acquire:
+            self._failure_branch = node.body
+        return True
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
+        return node is not self._failure_branch
 
     def leave_Call(self, node: cst.Call) -> None:
         if node is self.acquire:

@@ -8,6 +8,7 @@ import libcst as cst
 from ..analysis.extract import dotted
 from ..analysis.model import MODULE, Span
 from .base import Edit, Finding, Fix, Rule, RuleContext
+from ._threadctx import assigned_values
 from .thr004_acquire_without_release import parent_map
 
 CONDITIONISH = re.compile(r"(^|_)(cv|cond|condition|not_empty|not_full|all_tasks_done)$", re.I)
@@ -104,8 +105,23 @@ def _is_condition(model, call) -> bool:
     func = call.node.func
     if not isinstance(func, cst.Attribute):
         return False
+    if call.receiver and any(_constructs_other(model, value) for _, value in assigned_values(model, call.receiver)):
+        return False  # `self._cond = Event()` from another library: the name misleads
     text = dotted(func.value)
     return text is not None and bool(CONDITIONISH.search(text.rsplit(".", 1)[-1]))
+
+
+def _constructs_other(model, value: cst.BaseExpression) -> bool:
+    if not isinstance(value, cst.Call):
+        return False
+    """An object built by an imported callable other than a ``Condition`` (eventlet's ``Event``)."""
+    name = dotted(value.func) or ""
+    head = name.split(".")[0]
+    qual = model.imports.get(head)
+    if not qual:
+        return False
+    full = qual + name[len(head):]
+    return full.rsplit(".", 1)[-1] != "Condition" and not full.startswith(("threading.", "multiprocessing."))
 
 
 def _loop_state(call, parents) -> str:

@@ -60,7 +60,7 @@ class UnsynchronizedReadModifyWrite(Rule):
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         model = ctx.model
-        if not model.thread_entries:
+        if not model.thread_entries or _monkey_patched(model):
             return
         writers: dict[str, list[Access]] = {}
         for access in model.accesses:
@@ -121,6 +121,15 @@ def _guarded_by_call(model: ModuleModel, access: Access, maps: dict[str, dict]) 
 def _display(ref: str) -> str:
     body = ref.split(":", 1)[1]
     return body.replace(".<locals>.", ".")
+
+
+MONKEY_PATCH = frozenset({"gevent.monkey.patch_all", "gevent.monkey.patch_thread", "eventlet.monkey_patch"})
+
+
+def _monkey_patched(model: ModuleModel) -> bool:
+    """After gevent's or eventlet's monkey patching, "threads" are greenlets: nothing switches
+    between the read and the write of ``x += 1``."""
+    return any(c.qualname in MONKEY_PATCH for c in model.calls if c.function == MODULE)
 
 
 def _owner(ref: str) -> str:

@@ -126,15 +126,16 @@ def _is_waiting_statement(stmt: cst.BaseStatement) -> bool:
 
 
 def _is_sleep(func: cst.BaseExpression) -> bool:
-    """``sleep(...)`` or ``time.sleep(...)`` (a module's sleep); ``conn.sleep(0)`` on an object
-    may run an event loop that sets the flag (pika's ``BlockingConnection.sleep``)."""
+    """``sleep(...)``, ``time.sleep(...)`` or ``asyncio.sleep(...)``; ``conn.sleep(0)`` on an
+    object may run an event loop that sets the flag (pika's ``BlockingConnection.sleep``), and
+    so does ``gevent.sleep(0)``."""
     if isinstance(func, cst.Name):
         return func.value == "sleep"
     return (
         isinstance(func, cst.Attribute)
         and func.attr.value == "sleep"
         and isinstance(func.value, cst.Name)
-        and (func.value.value.endswith("time") or func.value.value in ("asyncio", "gevent", "eventlet"))
+        and (func.value.value.endswith("time") or func.value.value == "asyncio")
     )
 
 

@@ -191,12 +191,26 @@ def _guarded(stmts) -> bool:
                 return False
             tries += 1
         elif isinstance(stmt, cst.SimpleStatementLine) and all(
-            isinstance(s, (cst.Expr, cst.Assign, cst.AnnAssign, cst.Pass, cst.Return)) and not _has_call(s) for s in stmt.body
+            isinstance(s, (cst.Expr, cst.Assign, cst.AnnAssign, cst.Pass, cst.Return)) and (not _has_call(s) or _log_call(s))
+            for s in stmt.body
         ):
             continue
         else:
             return False
     return tries > 0
+
+
+LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log"})
+
+
+def _log_call(stmt: cst.BaseSmallStatement) -> bool:
+    """``logger.debug(f"...")`` as a statement: logging does not raise into the caller."""
+    if not (isinstance(stmt, cst.Expr) and isinstance(stmt.value, cst.Call)):
+        return False
+    func = stmt.value.func
+    return isinstance(func, cst.Attribute) and func.attr.value in LOG_METHODS and not any(
+        _has_call(a.value) for a in stmt.value.args
+    )
 
 
 def _has_call(node: cst.CSTNode) -> bool:

@@ -100,6 +100,8 @@ class IteratingSharedContainer(Rule):
                     continue
                 if not _concurrent(model, acc.function, mut.function, long_running, acc.ref):
                     continue
+                if _before_start(model, mut, acc.function) or _own_local(acc, mut):
+                    continue
                 reported.add((acc.function, acc.ref))
                 name = ctx.code(acc.node)
                 yield self.finding(
@@ -229,6 +231,25 @@ def _in_start_windows(model: ModuleModel, iterated: set[int], mutations: dict[st
                         continue
                     yield acc, mut
                     break
+
+
+def _own_local(acc: Access, mut: Access) -> bool:
+    """A local of the function itself (``result = Result()``): each call has its own."""
+    return acc.ref.startswith(f"l:{acc.function}.") and acc.function == mut.function
+
+
+def _before_start(model: ModuleModel, mut: Access, function: str) -> bool:
+    """``mut`` runs in the function that starts the threads iterating, before it starts them
+    (``self._options.update(...)``, then ``Thread(target=self._read_loop).start()``)."""
+    entries = [e for e in model.contexts.get(function, ()) if e != "main"]
+    fn = model.functions[mut.function]
+    spawns = [s for e in entries for s in model.thread_entries.get(e, [])]
+    if not entries or not spawns or any(s.function != mut.function for s in spawns):
+        return False
+    span = _Spans(fn.node)
+    at = span.enter.get(id(mut.node))
+    starts = [_start_index(model, fn, s, span) for s in spawns]
+    return at is not None and all(i is not None and i > at for i in starts)
 
 
 def _closes_window(model: ModuleModel, call) -> bool:
