@@ -191,9 +191,9 @@ def _shares_instance(model: ModuleModel, spawn: Spawn) -> bool:
     if not isinstance(value, cst.Name):
         return False
     spawner = model.functions.get(spawn.function)
-    if spawner is None or spawner.self_name == value.value or value.value not in spawner.local_names:
+    if spawner is None or spawner.self_name == value.value:
         return True
-    return value.value not in _per_iteration_names(spawner)
+    return value.value not in _per_iteration_names(spawner)  # includes comprehension variables
 
 
 def _per_iteration_names(fn) -> frozenset[str]:

@@ -6,7 +6,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel
-from ._race import accesses_at, call_at, function_label, locked, may_run_together, ref_at
+from ._race import accesses_at, call_at, chain, function_label, locked, may_run_together, ref_at
 from .base import Finding, Rule, RuleContext
 
 REMOVERS = frozenset({"pop", "popleft", "popitem", "remove", "clear", "get", "get_nowait", "discard"})
@@ -328,8 +328,32 @@ def _action(model: ModuleModel, ctx: RuleContext, check: _Check) -> tuple[cst.CS
                 continue
         elif call.attr == "get" and model.primitive_kind(check.ref) not in ("Queue", "SimpleQueue"):
             continue
+        if _handled(model, call, node, check.body):
+            continue
         return node, call.held, f"`{call.attr}()`"
     return None
+
+
+HANDLED = frozenset({"Empty", "IndexError", "KeyError", "LookupError", "Exception", "BaseException", "ValueError"})
+
+
+def _handled(model: ModuleModel, call, node: cst.Call, body: tuple) -> bool:
+    """The action sits in a ``try`` inside the checked block that catches what it raises when
+    the test went stale (``q.get_nowait()`` under ``except queue.Empty``): the race is handled."""
+    for parent in chain(model, model.functions[call.function].node, node):
+        if any(parent is b for b in body):
+            return False
+        if isinstance(parent, cst.Try):
+            for handler in parent.handlers:
+                if handler.type is None:
+                    return True
+                names = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
+                for item in names:
+                    expr = item.value if isinstance(item, cst.Element) else item
+                    last = expr.attr.value if isinstance(expr, cst.Attribute) else getattr(expr, "value", None)
+                    if last in HANDLED:
+                        return True
+    return False
 
 
 def _rival(model: ModuleModel, function: str, ref: str, wanted: tuple[str, ...]) -> str | None:
