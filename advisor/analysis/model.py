@@ -286,6 +286,36 @@ class ModuleModel:
             return True
         return any(s.in_loop or s.kind in ("map",) for s in spawns)
 
+    def per_object_threads(self, entry: str) -> str | None:
+        """The class ``C`` when ``entry`` is a method of ``C`` started as a thread by ``C``'s own
+        code (``Thread(target=self._run)`` in ``__init__`` or ``start``) and ``C`` is built in a
+        loop or at several places: one such thread per object, so several at once. Each has its
+        own ``self``; what they share is everything else (an object passed to every ``C``)."""
+        spawns = self.thread_entries.get(entry, [])
+        info = self.functions.get(entry)
+        cls = info.class_name if info else None
+        if cls is None or not spawns or any(self.functions[s.function].class_name != cls for s in spawns):
+            return None
+        init = f"{cls}.__init__"
+        sites = [c for c in self.calls if init in c.callees or (c.qualname == cls and not c.callees)]
+        if len(sites) > 1 or any(c.loop_depth > 0 for c in sites):
+            return cls
+        return None
+
+    def shared_by_object_threads(self, entry: str, ref: str) -> bool:
+        """``entry`` runs as one thread per object of its class ``C`` (``per_object_threads``)
+        and ``ref`` is state those threads share: not ``C``'s own, not a local, and not an
+        object each ``C`` builds for itself (``self.stats = Stats()``)."""
+        cls = self.per_object_threads(entry)
+        if cls is None or ref.startswith(("l:", f"a:{cls}.")):
+            return False
+        if ref.startswith("a:"):
+            owner = ref[2:].split(".", 1)[0]
+            built = [c for c in self.calls if f"{owner}.__init__" in c.callees or c.qualname == owner]
+            if built and all(self.functions[c.function].class_name == cls for c in built):
+                return False
+        return True
+
     @cached_property
     def held_on_entry(self) -> dict[str, frozenset[str]]:
         """Locks every caller holds when calling a function (its callers' protection)."""

@@ -82,15 +82,18 @@ def thread_entries_of(model: ModuleModel, function: str) -> frozenset[str]:
     return frozenset(c for c in model.contexts.get(function, ()) if c != "main")
 
 
-def may_run_together(model: ModuleModel, a: str, b: str) -> bool:
-    """True when functions ``a`` and ``b`` may run at the same time on different threads."""
+def may_run_together(model: ModuleModel, a: str, b: str, ref: str | None = None) -> bool:
+    """True when functions ``a`` and ``b`` may run at the same time on different threads
+    (touching ``ref``, when given: one thread per object shares only what is not its own)."""
     ca = model.contexts.get(a, frozenset())
     cb = model.contexts.get(b, frozenset())
     for x in ca:
         for y in cb:
             if x != y and (x != "main" or y != "main"):
                 return True
-            if x == y and x != "main" and model.is_multi_instance(x):
+            if x == y and x != "main" and (
+                model.is_multi_instance(x) or (ref is not None and model.shared_by_object_threads(x, ref))
+            ):
                 return True
     return False
 

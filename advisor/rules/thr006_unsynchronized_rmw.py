@@ -275,7 +275,7 @@ def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list
     """Why the state is shared between threads, or None when it may not be."""
     for entry in entries:
         spawns = _concurrent_spawns(model, access, entry)
-        if _multi(model, entry, spawns):
+        if _multi(model, entry, spawns) or (spawns and model.shared_by_object_threads(entry, access.ref)):
             line = ctx.span(spawns[0].node).line
             name = entry.split(".<locals>.")[-1]
             return f"`{name}` runs on several threads at once (started at line {line})"

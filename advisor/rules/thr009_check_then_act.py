@@ -369,7 +369,7 @@ def _rival(model: ModuleModel, function: str, ref: str, wanted: tuple[str, ...])
             c.receiver == ref and c.attr in methods for c in fn.calls
         ):
             continue
-        if may_run_together(model, function, fn.qualname):
+        if may_run_together(model, function, fn.qualname, ref):
             return fn.qualname
     return None
 
