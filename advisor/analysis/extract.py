@@ -206,11 +206,11 @@ class ModelBuilder(cst.CSTVisitor):
         self.callee_nodes: set[int] = set()
         self.param_defaults: dict[str, dict[str, cst.BaseExpression]] = {}
         self.callable_attrs: dict[str, list[list[str]]] = {}
+        """Attribute refs bound to a function (``self.fetch = fetch``): what calling them may run."""
         self.param_attrs: dict[tuple[str, str], list[str]] = {}
+        """(function, parameter) -> attribute refs the function stores that parameter in."""
         self.elements: dict[str, tuple[str, str]] = {}
         """Refs annotated as containers of a module class: ref -> ("map" | "seq", class)."""
-        """(function, parameter) -> attribute refs the function stores that parameter in."""
-        """Attribute refs bound to a function (``self.fetch = fetch``): what calling them may run."""
         self._class_frame_depth: list[int] = []
         self._with_pushed: list[int] = []
         self._collect_module_names(module)

@@ -151,8 +151,13 @@ def _last(expr: cst.BaseExpression) -> str:
     return ""
 
 
+def _sink_call(call: Call) -> bool:
+    """``f.write(...)``, ``sock.sendall(...)``, ``sink.write_lines(...)``..."""
+    return call.attr in WRITE_ATTRS or (call.attr or "").startswith(("write_", "send_"))
+
+
 def _is_write(call: Call) -> bool:
-    if call.attr in WRITE_ATTRS or (call.attr or "").startswith(("write_", "send_")):
+    if _sink_call(call):
         return True
     if call.qualname in WRITE_FUNCS:
         return True
@@ -174,7 +179,7 @@ def _flushed_buffer(model: ModuleModel, reach: set[str]) -> str | None:
     calls = [c for f in reach for c in model.functions[f].calls]
     if not any(c.in_while and (c.qualname in SLEEPS or (c.attr == "wait" and c.node.args)) for c in calls):
         return None
-    if not any(c.attr in WRITE_ATTRS or (c.attr or "").startswith(("write_", "send_")) for c in calls):
+    if not any(_sink_call(c) for c in calls):
         return None  # ``print`` alone: a status line, not a sink
     drainers: dict[str, set[str]] = {}
     for f in reach:
