@@ -211,13 +211,24 @@ def _spawn_params(model: ModuleModel, spawn: Spawn) -> list[tuple[str, cst.BaseE
 
 
 def _entries_with_own_loop(model: ModuleModel) -> frozenset[str]:
+    """Thread entries that run an event loop themselves: asyncio's, or another library's
+    (``self.io_loop.start()``, ``io_loop.run_sync(...)`` on tornado's IOLoop)."""
     out = set()
     for entry in model.thread_entries:
         for name in model.reachable([entry]):
-            if any(c.qualname in OWN_LOOP or c.attr in RUNS_LOOP for c in model.functions[name].calls):
+            if any(c.qualname in OWN_LOOP or c.attr in RUNS_LOOP or _starts_named_loop(c) for c in model.functions[name].calls):
                 out.add(entry)
                 break
     return frozenset(out)
+
+
+def _starts_named_loop(call: Call) -> bool:
+    func = call.node.func
+    return (
+        call.attr in ("start", "run_sync")
+        and isinstance(func, cst.Attribute)
+        and (last_name(func.value) or "").lower().endswith("loop")
+    )
 
 
 def _loop_thread_refs(model: ModuleModel, kinds: dict[str, str]) -> set[str]:
