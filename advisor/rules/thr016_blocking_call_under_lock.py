@@ -42,8 +42,9 @@ class BlockingCallUnderLock(Rule):
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
     HTTP requests, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()` without a
     timeout) made while a `Lock`, `RLock` or `Condition` is held. Waiting for another thread
-    under a lock that no other function takes (it only serialises calls of this one, as a
-    `flush()` lock does) is left alone: the awaited thread cannot need it.
+    (a join, a queue join, an event) is left alone when the awaited code never takes the lock,
+    or when no other function takes it (it only serialises calls of this one, as a `flush()`
+    lock does): the wait cannot deadlock on it.
 
     ## Why is this bad?
     Every other thread that needs the lock stalls for the whole call, which serialises the
@@ -90,6 +91,7 @@ class BlockingCallUnderLock(Rule):
                 h for h in call.held
                 if _excludes(h) and _region(ctx, h, released[call.function])
                 and not (waits and takers.get(h.ref, set()) == {call.function})
+                and not (what in WAITS_FOR_THREADS and _awaited_never_takes(model, call, h.ref))
             ]
 
         callers: dict[str, list[Call]] = {}
@@ -132,6 +134,24 @@ WAITS_FOR_THREADS = frozenset({
     "blocks until every queued item is processed",
     "blocks until another thread sets the event",
 })
+
+
+def _awaited_never_takes(model, call: Call, lock: str) -> bool:
+    """The code being waited for never takes ``lock``: the joined thread's target, the
+    consumers of the joined queue (``get``/``task_done`` callers), the setters of the event.
+    Then the wait cannot deadlock on it: holding the lock is a barrier for its other users
+    (``flush()`` keeping writers out while the queue drains), not a stall of the awaited work."""
+    if call.attr == "join" and call.receiver in model.thread_vars:
+        awaited = model.reachable(model.thread_vars[call.receiver].targets)
+    elif call.attr in ("join", "wait") and call.receiver:
+        names = ("get", "get_nowait", "task_done") if call.attr == "join" else ("set",)
+        users = {c.function for c in model.calls if c.receiver == call.receiver and c.attr in names}
+        awaited = model.reachable(users)
+    else:
+        return False
+    if not awaited:
+        return False
+    return not any(a.ref == lock for f in awaited for a in model.functions[f].acquires)
 
 
 def _size_checked(model, call: Call) -> bool:
