@@ -103,3 +103,24 @@ def test_model_resolves_method_target_of_untyped_object() -> None:
     )
     model = build_model(cst.parse_module(source))
     assert set(model.thread_entries) == {"Account.deposit"}
+
+
+def test_thr004_fix_is_unsafe_for_an_object_of_unknown_type() -> None:
+    """`with m:` needs __enter__/__exit__; a cache backend's mutex may only have acquire/release."""
+    from advisor.engine import check_source
+
+    source = (
+        "import threading\n"
+        "guard = threading.Lock()\n"
+        "def check_locked(backend, key):\n"
+        "    mutex = backend.get_mutex(key)\n"
+        "    mutex.acquire()\n"
+        "    backend.touch(key)\n"
+        "    mutex.release()\n"
+        "def touch(store, key):\n"
+        "    guard.acquire()\n"
+        "    store.touch(key)\n"
+        "    guard.release()\n"
+    )
+    fixes = {f.span.line: f.fix.applicability for f in check_source(source, "m.py").findings if f.code == "THR004"}
+    assert fixes == {5: "unsafe", 9: "safe"}

@@ -571,8 +571,11 @@ def _with_fix(ctx: RuleContext, acq, release: cst.Call, key: str, parents) -> Fi
     indent = ctx.line(first.line)[: first.column]
     if indent.strip():
         return None
+    # `with` needs __enter__/__exit__: certain for threading's primitives, not for an object of
+    # unknown type that merely has acquire()/release() (a cache backend's mutex)
+    known = acq.kind in ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore")
     return Fix(
-        "safe",
+        "safe" if known else "unsafe",
         (Edit(Span(first.line, 0, last.end_line + 1, 0), _statement_code(ctx.module, with_stmt, indent)),),
         f"Replace the `acquire()`/`release()` pair with `with {key}:`",
     )
