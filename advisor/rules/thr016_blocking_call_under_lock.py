@@ -149,9 +149,16 @@ def _awaited_never_takes(model, call: Call, lock: str) -> bool:
         awaited = model.reachable(users)
     else:
         return False
-    if not awaited:
-        return False
+    if not awaited or any(_runs_scheduled_code(model, f) for f in awaited):
+        return False  # a thread running an event loop also runs whatever is scheduled on it
     return not any(a.ref == lock for f in awaited for a in model.functions[f].acquires)
+
+
+def _runs_scheduled_code(model, function: str) -> bool:
+    info = model.functions[function]
+    return info.is_async or any(
+        c.attr in ("run_forever", "run_until_complete", "run", "run_sync") or c.qualname == "asyncio.run" for c in info.calls
+    )
 
 
 def _size_checked(model, call: Call) -> bool:
