@@ -286,18 +286,37 @@ class ModuleModel:
             return True
         return any(s.in_loop or s.kind in ("map",) for s in spawns)
 
+    @cached_property
+    def constructions(self) -> dict[str, list[Call]]:
+        """Class name -> the calls that build one (``C(...)`` resolved to ``C.__init__``, or
+        named ``C``)."""
+        out: dict[str, list[Call]] = {}
+        for call in self.calls:
+            classes = {c[: -len(".__init__")] for c in call.callees if c.endswith(".__init__")}
+            if call.qualname:
+                classes.add(call.qualname)
+            for cls in classes:
+                out.setdefault(cls, []).append(call)
+        return out
+
+    @cached_property
+    def _per_object(self) -> dict[str, str | None]:
+        return {entry: self._per_object_class(entry) for entry in self.thread_entries}
+
     def per_object_threads(self, entry: str) -> str | None:
         """The class ``C`` when ``entry`` is a method of ``C`` started as a thread by ``C``'s own
         code (``Thread(target=self._run)`` in ``__init__`` or ``start``) and ``C`` is built in a
         loop or at several places: one such thread per object, so several at once. Each has its
         own ``self``; what they share is everything else (an object passed to every ``C``)."""
+        return self._per_object.get(entry)
+
+    def _per_object_class(self, entry: str) -> str | None:
         spawns = self.thread_entries.get(entry, [])
         info = self.functions.get(entry)
         cls = info.class_name if info else None
         if cls is None or not spawns or any(self.functions[s.function].class_name != cls for s in spawns):
             return None
-        init = f"{cls}.__init__"
-        sites = [c for c in self.calls if init in c.callees or (c.qualname == cls and not c.callees)]
+        sites = self.constructions.get(cls, [])
         if len(sites) > 1 or any(c.loop_depth > 0 for c in sites):
             return cls
         return None
@@ -310,8 +329,7 @@ class ModuleModel:
         if cls is None or ref.startswith(("l:", f"a:{cls}.")):
             return False
         if ref.startswith("a:"):
-            owner = ref[2:].split(".", 1)[0]
-            built = [c for c in self.calls if f"{owner}.__init__" in c.callees or c.qualname == owner]
+            built = self.constructions.get(ref[2:].split(".", 1)[0], [])
             if built and all(self.functions[c.function].class_name == cls for c in built):
                 return False
         return True

@@ -194,11 +194,15 @@ def _in_start_windows(model: ModuleModel, iterated: set[int], mutations: dict[st
     """``(iteration, mutation)`` pairs where a function starts a thread (or submits a task)
     that changes a container, and then, before any join or wait, iterates that container
     itself or calls a function that does (``t.start(); for x in seen: ...; t.join()``)."""
-    for fn in model.functions.values():
-        spawns = [s for s in model.spawns if s.function == fn.qualname and s.kind != "subclass"]
-        if not spawns or fn.is_async or _forks(fn):
+    by_function: dict[str, list] = {}
+    for spawn in model.spawns:
+        if spawn.kind != "subclass":
+            by_function.setdefault(spawn.function, []).append(spawn)
+    for name, spawns in by_function.items():
+        fn = model.functions[name]
+        if fn.is_async or _forks(fn):
             continue
-        span = _Spans(fn.node)
+        span = _spans(model, fn)
         waits = sorted(span.enter[id(c.node)] for c in fn.calls if _closes_window(model, c) and id(c.node) in span.enter)
         for spawn in spawns:
             started = _start_index(model, fn, spawn, span)
@@ -208,18 +212,19 @@ def _in_start_windows(model: ModuleModel, iterated: set[int], mutations: dict[st
             scope = _executor_scope(model, fn, spawn, span)
             if scope is not None:
                 close = scope if close is None else min(close, scope)
+            reach = model.reachable(spawn.targets)
             changed = {
                 ref: muts for ref, muts in mutations.items()
-                for muts in [[m for m in muts if m.function in model.reachable(spawn.targets)]] if muts
+                for muts in [[m for m in muts if m.function in reach]] if muts
             }
             if not changed:
                 continue
             later: list[Access] = [a for a in fn.accesses if span.between(a.node, started, close)]
             for call in fn.calls:
                 if span.between(call.node, started, close) and call.callees:
-                    for name in model.reachable(call.callees) - model.reachable(spawn.targets):
-                        if not model.functions[name].is_async:
-                            later.extend(model.functions[name].accesses)
+                    for callee in model.reachable(call.callees) - reach:
+                        if not model.functions[callee].is_async:
+                            later.extend(model.functions[callee].accesses)
             for acc in later:
                 if acc.kind != "read" or id(acc.node) not in iterated or acc.ref not in changed:
                     continue
@@ -246,7 +251,7 @@ def _before_start(model: ModuleModel, mut: Access, function: str) -> bool:
     spawns = [s for e in entries for s in model.thread_entries.get(e, [])]
     if not entries or not spawns or any(s.function != mut.function for s in spawns):
         return False
-    span = _Spans(fn.node)
+    span = _spans(model, fn)
     at = span.enter.get(id(mut.node))
     starts = [_start_index(model, fn, s, span) for s in spawns]
     return at is not None and all(i is not None and i > at for i in starts)
@@ -288,6 +293,17 @@ def _executor_scope(model: ModuleModel, fn, spawn, span: _Spans) -> int | None:
         )
     ]
     return min(ends, default=None)
+
+
+_SPANS: "weakref.WeakKeyDictionary[ModuleModel, dict[str, _Spans]]" = weakref.WeakKeyDictionary()
+
+
+def _spans(model: ModuleModel, fn) -> "_Spans":
+    """``_Spans`` of ``fn``, computed once per model."""
+    table = _SPANS.setdefault(model, {})
+    if fn.qualname not in table:
+        table[fn.qualname] = _Spans(fn.node)
+    return table[fn.qualname]
 
 
 class _Spans(cst.CSTVisitor):
