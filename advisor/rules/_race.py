@@ -127,6 +127,18 @@ def names_in(node: cst.CSTNode) -> set[str]:
     return finder.names
 
 
+def calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    """Every call expression under ``node`` (``node`` included)."""
+    out: list[cst.Call] = []
+
+    class Finder(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            out.append(call)
+
+    node.visit(Finder())
+    return out
+
+
 class _NameFinder(cst.CSTVisitor):
     def __init__(self) -> None:
         self.names: set[str] = set()

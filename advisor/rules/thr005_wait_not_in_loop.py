@@ -7,8 +7,9 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import MODULE, Span
+from ._race import calls_in
+from ._threadctx import assigned_values, call_of
 from .base import Edit, Finding, Fix, Rule, RuleContext
-from ._threadctx import assigned_values
 from .thr004_acquire_without_release import parent_map
 
 CONDITIONISH = re.compile(r"(^|_)(cv|cond|condition|not_empty|not_full|all_tasks_done)$", re.I)
@@ -112,15 +113,11 @@ def _is_condition(model, call) -> bool:
 
 
 def _constructs_other(model, value: cst.BaseExpression) -> bool:
-    if not isinstance(value, cst.Call):
-        return False
     """An object built by an imported callable other than a ``Condition`` (eventlet's ``Event``)."""
-    name = dotted(value.func) or ""
-    head = name.split(".")[0]
-    qual = model.imports.get(head)
-    if not qual:
+    call = call_of(model, value) if isinstance(value, cst.Call) else None
+    full = (call.qualname or "") if call is not None else ""
+    if not full or full.split(".")[0] not in {q.split(".")[0] for q in model.imports.values()}:
         return False
-    full = qual + name[len(head):]
     return full.rsplit(".", 1)[-1] != "Condition" and not full.startswith(("threading.", "multiprocessing."))
 
 
@@ -166,16 +163,7 @@ def _acts(expr: cst.CSTNode) -> bool:
     and another waiter may have taken what it acts on."""
     from ..analysis.extract import MUTATORS
 
-    return any(
-        isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and n.func.attr.value in MUTATORS
-        for n in _walk(expr)
-    )
-
-
-def _walk(node: cst.CSTNode):
-    yield node
-    for child in node.children:
-        yield from _walk(child)
+    return any(isinstance(n.func, cst.Attribute) and n.func.attr.value in MUTATORS for n in calls_in(expr))
 
 
 def _enclosing_test(call, parents) -> cst.BaseExpression | None:

@@ -7,7 +7,7 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import Call, HeldLock
-from ._race import chain, function_label
+from ._race import calls_in, chain, function_label
 from .base import Finding, Rule, RuleContext
 
 HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
@@ -128,12 +128,12 @@ class BlockingCallUnderLock(Rule):
             )
 
 
+JOIN = "waits for another thread to finish"
 GET = "blocks until another thread puts an item"
-WAITS_FOR_THREADS = frozenset({
-    "waits for another thread to finish",
-    "blocks until every queued item is processed",
-    "blocks until another thread sets the event",
-})
+QUEUE_JOIN = "blocks until every queued item is processed"
+EVENT_WAIT = "blocks until another thread sets the event"
+WAITS_FOR_THREADS = frozenset({JOIN, QUEUE_JOIN, EVENT_WAIT})
+"""What ``_blocking`` says of waits for another thread's work (its other answers are sleeps and I/O)."""
 
 
 def _awaited_never_takes(model, call: Call, lock: str) -> bool:
@@ -170,21 +170,10 @@ def _size_checked(model, call: Call) -> bool:
         return False
     for node in chain(model, model.functions[call.function].node, call.node):
         if isinstance(node, (cst.If, cst.While)):
-            for sub in _calls_in(node.test):
+            for sub in calls_in(node.test):
                 if isinstance(sub.func, cst.Attribute) and sub.func.attr.value in ("empty", "qsize") and dotted(sub.func.value) == receiver:
                     return True
     return False
-
-
-def _calls_in(expr: cst.CSTNode) -> list[cst.Call]:
-    out: list[cst.Call] = []
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            out.append(node)
-
-    expr.visit(V())
-    return out
 
 
 def _in_init_guard(model, call: Call) -> bool:
@@ -285,11 +274,11 @@ def _blocking(model, call: Call) -> str | None:
         return "waits for a subprocess"
     kind = call.receiver_kind
     if call.attr == "join" and call.receiver in model.thread_vars and not _has_timeout(node, 0):
-        return "waits for another thread to finish"
+        return JOIN
     if kind in ("Queue", "SimpleQueue") and call.attr == "get" and not _has_timeout(node, 0):
-        return "blocks until another thread puts an item"
+        return GET
     if kind in ("Queue",) and call.attr == "join":
-        return "blocks until every queued item is processed"
+        return QUEUE_JOIN
     if kind == "Event" and call.attr == "wait" and not _has_timeout(node, 0):
-        return "blocks until another thread sets the event"
+        return EVENT_WAIT
     return None

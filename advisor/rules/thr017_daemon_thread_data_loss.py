@@ -7,6 +7,7 @@ import libcst as cst
 from ..analysis.model import Call, ModuleModel, Spawn
 from ._threadctx import assigned_values, function_label
 from .base import Finding, Rule, RuleContext
+from .thr010_thread_not_joined import CONTAINER_CALLS
 
 WRITE_ATTRS = frozenset({"write", "writelines", "send", "sendall", "sendto", "sendmsg", "writerow", "writerows"})
 WRITE_FUNCS = frozenset({"json.dump", "pickle.dump", "marshal.dump", "shutil.copyfileobj"})
@@ -167,7 +168,6 @@ def _is_write(call: Call) -> bool:
 
 DRAINS = frozenset({"clear", "popleft", "popitem", "pop"})
 ADDS = frozenset({"append", "appendleft", "extend", "insert", "add", "update", "setdefault"})
-CONTAINERS = frozenset({"list", "dict", "set", "deque", "defaultdict", "Counter", "OrderedDict"})
 SLEEPS = frozenset({"time.sleep", "sleep"})
 
 
@@ -211,7 +211,7 @@ def _fresh_container(acc) -> bool:
             value = small.value
             if isinstance(value, (cst.List, cst.Dict, cst.Set)) and not value.elements:
                 return True
-            if isinstance(value, cst.Call) and not value.args and _last(value.func) in CONTAINERS:
+            if isinstance(value, cst.Call) and not value.args and _last(value.func) in CONTAINER_CALLS:
                 return True
     return False
 

@@ -5,6 +5,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import Call, FunctionInfo, ModuleModel, Primitive
+from ._race import names_in
 from ._threadctx import ancestry, function_label
 from .base import Edit, Finding, Fix, Rule, RuleContext
 
@@ -192,7 +193,7 @@ def _finally_without_check(fn: FunctionInfo, ref: str, chain: tuple[cst.CSTNode,
         name = _result_name(acq.node, chains.get(id(acq.node), ()))
         if name is None:
             continue
-        if any(isinstance(n, cst.If) and _mentions(n.test, name) for n in chain):
+        if any(isinstance(n, cst.If) and name in names_in(n.test) for n in chain):
             return None
         _, try_node = tries[-1]
         if _checked_before(fn.node, acq.node, try_node, name):
@@ -211,18 +212,6 @@ def _result_name(acquire: cst.Call, ancestors: tuple[cst.CSTNode, ...]) -> str |
     return None
 
 
-def _mentions(expr: cst.CSTNode, name: str) -> bool:
-    found = False
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            nonlocal found
-            found = found or node.value == name
-
-    expr.visit(V())
-    return found
-
-
 def _checked_before(root: cst.CSTNode, acquire: cst.Call, try_node: cst.Try, name: str) -> bool:
     """An ``if`` testing ``name`` that ends in ``return``/``raise``/``continue``/``break``,
     between the acquire and ``try_node`` in source order and outside the ``try``."""
@@ -234,7 +223,7 @@ def _checked_before(root: cst.CSTNode, acquire: cst.Call, try_node: cst.Try, nam
                 return False
             if node is acquire:
                 state["after"] = True
-            if state["after"] and isinstance(node, cst.If) and _mentions(node.test, name) and _terminates(node.body):
+            if state["after"] and isinstance(node, cst.If) and name in names_in(node.test) and _terminates(node.body):
                 state["found"] = True
             return True
 
