@@ -62,6 +62,7 @@ class IteratingSharedContainer(Rule):
         if not model.thread_entries:
             return
         mutations: dict[str, list[Access]] = {}
+        lists = _list_refs(model)
         for acc in model.accesses:
             if _is_mutation(model, acc):
                 mutations.setdefault(acc.ref, []).append(acc)
@@ -93,7 +94,7 @@ class IteratingSharedContainer(Rule):
                 continue
             held = model.effective_held(acc.function, acc.held)
             for mut in mutations[acc.ref]:
-                if model.functions[mut.function].is_async:
+                if model.functions[mut.function].is_async or (acc.ref in lists and _grows_at_end(mut)):
                     continue
                 mheld = model.effective_held(mut.function, mut.held)
                 if held and mheld:
@@ -124,6 +125,48 @@ def _is_mutation(model: ModuleModel, acc: Access) -> bool:
         return True
     if acc.kind == "item-rmw" and acc.statement is not None:
         return any(isinstance(s, cst.Assign) for s in acc.statement.body)
+    return False
+
+
+GROWTH = frozenset({"append", "extend"})
+LIST_CALLS = frozenset({"list", "sorted"})
+
+
+def _grows_at_end(acc: Access) -> bool:
+    """``x.append(...)`` / ``x.extend(...)``: a list iterator sees the new items at the end
+    and neither skips nor repeats one (dicts, sets and deques do fail on any growth)."""
+    node = acc.node
+    return (
+        acc.kind == "mutate" and isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value in GROWTH
+    )
+
+
+def _list_refs(model: ModuleModel) -> frozenset[str]:
+    """Refs every binding of which is a fresh list (``[]``, ``[...]``, a list comprehension,
+    ``list(...)``, ``sorted(...)``)."""
+    verdict: dict[str, bool] = {}
+    for acc in model.accesses:
+        if acc.kind != "write" or verdict.get(acc.ref) is False:
+            continue
+        verdict[acc.ref] = _binds_list(acc)
+    return frozenset(ref for ref, ok in verdict.items() if ok)
+
+
+def _binds_list(acc: Access) -> bool:
+    statement = acc.statement
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    for small in statement.body:
+        if isinstance(small, cst.Assign) and any(t.target is acc.node for t in small.targets):
+            value = small.value
+        elif isinstance(small, cst.AnnAssign) and small.target is acc.node and small.value is not None:
+            value = small.value
+        else:
+            continue
+        if isinstance(value, (cst.List, cst.ListComp)):
+            return True
+        return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in LIST_CALLS
     return False
 
 

@@ -42,6 +42,10 @@ def subscribe(callback):
     subscribers.append(callback)
 
 
+def unsubscribe(callback):
+    subscribers.remove(callback)
+
+
 def broadcaster(get_event):
     while True:
         event = get_event()
@@ -51,9 +55,9 @@ def broadcaster(get_event):
 
 def start(get_event):
     threading.Thread(target=broadcaster, args=(get_event,), daemon=True).start()
-''', """The broadcaster thread loops over `subscribers` while other threads may `append` to it; list
-iteration does not fail but can skip or repeat callbacks when the list changes mid-loop. Guard both
-sides with a lock and iterate over a copy.""",
+''', """The broadcaster thread loops over `subscribers` while other threads may remove from it; list
+iteration does not fail, but a removal mid-loop shifts the later callbacks down one place, so the
+one after the removed callback misses this event. Guard both sides with a lock and iterate over a copy.""",
 fixed='''
 import threading
 import time
@@ -65,6 +69,11 @@ subscribers_lock = threading.Lock()
 def subscribe(callback):
     with subscribers_lock:
         subscribers.append(callback)
+
+
+def unsubscribe(callback):
+    with subscribers_lock:
+        subscribers.remove(callback)
 
 
 def broadcaster(get_event):
@@ -944,6 +953,11 @@ class ConnectionPool:
         conn.last_used = time.monotonic()
         self.idle.append(conn)
 
+    def take(self):
+        if self.idle:
+            return self.idle.pop()
+        return self.connect()
+
     def reap_loop(self):
         while True:
             now = time.monotonic()
@@ -951,9 +965,9 @@ class ConnectionPool:
                 if now - conn.last_used > self.max_idle:
                     conn.close()
             time.sleep(5)
-""", """The reaper thread walks `self.idle` while request threads append returned connections; list
-iteration then skips or repeats entries, and the closed connections are never removed from the list,
-so they are handed out again. Lock the list, and remove what you close.""",
+""", """The reaper thread walks `self.idle` while request threads pop connections off it: a connection the
+reaper has judged stale can be taken by a request and then closed under it, and the closed ones are
+never removed from the list, so they are handed out again. Lock the list, and remove what you close.""",
 fixed="""
 import threading
 import time
@@ -971,6 +985,12 @@ class ConnectionPool:
         conn.last_used = time.monotonic()
         with self._lock:
             self.idle.append(conn)
+
+    def take(self):
+        with self._lock:
+            if self.idle:
+                return self.idle.pop()
+        return self.connect()
 
     def reap_loop(self):
         while True:
