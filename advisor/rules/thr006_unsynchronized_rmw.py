@@ -244,6 +244,110 @@ class _LoopBindings(cst.CSTVisitor):
         self._names(node.target)
 
 
+def _index_name(access: Access) -> str | None:
+    """``k`` for an access ``x[k]``."""
+    node = access.node
+    if not isinstance(node, cst.Subscript) or len(node.slice) != 1:
+        return None
+    index = node.slice[0].slice
+    if isinstance(index, cst.Index) and isinstance(index.value, cst.Name):
+        return index.value.value
+    return None
+
+
+def _slot_per_iteration(model: ModuleModel, access: Access) -> bool:
+    """``x[k] = ...`` with ``k`` a loop variable of its function."""
+    name = _index_name(access)
+    return (
+        name is not None and access.kind in ("item-write", "item-rmw")
+        and name in _loop_targets(model.functions[access.function].node)
+    )
+
+
+def _keyed_by_thread(model: ModuleModel, access: Access, entries: list[str]) -> bool:
+    return all(_per_thread_key(model, access, e, model.thread_entries.get(e, [])) for e in entries)
+
+
+def _per_thread_key(model: ModuleModel, access: Access, entry: str, spawns: list[Spawn]) -> bool:
+    """``x[k] += 1`` in a thread's own function where ``k`` is a parameter each start passes a
+    different value: a loop variable of the spawning loop (``for wid, jobs in
+    enumerate(batches): Thread(target=worker, args=(wid, jobs))``). Each thread has its own slot."""
+    if access.kind != "item-rmw" or access.function != entry or not spawns:
+        return False
+    key = _index_name(access)
+    fn = model.functions[entry]
+    if key is None or key not in fn.params or _rebinds(fn, key):
+        return False
+    position = fn.params.index(key)
+    for spawn in spawns:
+        values = _passed(spawn)
+        skip = 1 if fn.class_name is not None and isinstance(spawn.target, cst.Attribute) and fn.params[:1] == (fn.self_name,) else 0
+        spawner = model.functions.get(spawn.function)
+        if values is None or spawner is None or position - skip < 0 or position - skip >= len(values):
+            return False
+        value = values[position - skip]
+        if not (isinstance(value, cst.Name) and value.value in _loop_targets(spawner.node)):
+            return False
+    return True
+
+
+def _passed(spawn: Spawn) -> list[cst.BaseExpression] | None:
+    """The positional values a spawn passes to its target, when they are spelled out."""
+    node = spawn.node
+    if spawn.kind in ("thread", "timer", "start_new_thread"):
+        if spawn.args is None:
+            return None
+        value = spawn.args.value
+        if isinstance(value, (cst.Tuple, cst.List)) and all(isinstance(e, cst.Element) for e in value.elements):
+            return [e.value for e in value.elements]
+        return None
+    if spawn.kind == "submit":
+        args = list(node.args)[1:]
+        if any(a.keyword is not None or a.star for a in args):
+            return None
+        return [a.value for a in args]
+    return None
+
+
+def _rebinds(fn, name: str) -> bool:
+    return any(a.kind == "write" and a.ref.endswith("." + name) and a.ref.startswith("l:") for a in fn.accesses)
+
+
+def _loop_targets(node: cst.CSTNode) -> frozenset[str]:
+    """Names that take a different value on every pass of a ``for`` loop or comprehension in
+    ``node``: ``i`` in ``range(...)``, the index of ``enumerate(...)``, the keys of a dict
+    (``d.keys()``, ``k`` of ``d.items()``). A loop over a list may repeat a value."""
+    finder = _LoopTargets()
+    node.visit(finder)
+    return frozenset(finder.names)
+
+
+class _LoopTargets(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def _loop(self, target: cst.BaseExpression, iterable: cst.BaseExpression) -> None:
+        first = target
+        if isinstance(target, (cst.Tuple, cst.List)) and target.elements:
+            first = target.elements[0].value
+        if not isinstance(first, cst.Name):
+            return
+        if isinstance(iterable, cst.Call):
+            func = iterable.func
+            name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
+            whole = first is target
+            if (name == "range" and whole) or (name == "enumerate" and not whole) or (
+                isinstance(func, cst.Attribute) and ((name == "keys" and whole) or (name == "items" and not whole))
+            ):
+                self.names.add(first.value)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._loop(node.target, node.iter)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._loop(node.target, node.iter)
+
+
 def _concurrent_spawns(model: ModuleModel, access: Access, entry: str) -> list[Spawn]:
     """The spawns of ``entry`` whose threads share the state ``access`` touches."""
     spawns = model.thread_entries.get(entry, [])
@@ -275,6 +379,8 @@ def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list
     """Why the state is shared between threads, or None when it may not be."""
     for entry in entries:
         spawns = _concurrent_spawns(model, access, entry)
+        if _per_thread_key(model, access, entry, spawns):
+            continue
         if _multi(model, entry, spawns) or (spawns and model.shared_by_object_threads(entry, access.ref)):
             line = ctx.span(spawns[0].node).line
             name = entry.split(".<locals>.")[-1]
@@ -301,6 +407,8 @@ def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list
             continue  # the thread's own code, or code also reached from it
         if theirs == {"main"} and (other.kind == "write" or other.function not in after_start):
             continue  # a reset, or API code not shown to run while the thread does
+        if other.function in spawners and _slot_per_iteration(model, other) and _keyed_by_thread(model, access, entries):
+            continue  # the spawner fills each thread's own slot (``hits[wid] = 0`` before its start)
         where = "the main thread" if "main" in theirs else f"`{sorted(theirs - set(entries))[0].split('.<locals>.')[-1]}`"
         line = ctx.span(other.node).line
         return f"{where} also writes it (line {line})"

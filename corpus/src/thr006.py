@@ -480,16 +480,16 @@ def call_with_retry(name, fn, attempts=3):
     raise ConnectionError(name)
 
 
-def call_services(services):
-    threads = [threading.Thread(target=call_with_retry, args=(name, fn)) for name, fn in services.items()]
+def call_endpoints(endpoints):
+    threads = [threading.Thread(target=call_with_retry, args=(name, fn)) for name, fn in endpoints]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     return retries
 ''', """Several threads run `call_with_retry` and update the shared `retries` dict with a separate get
-and store. Counts for a name are only safe while each name has a single thread, which nothing
-enforces. Take a lock around the update.""",
+and store. `endpoints` may list one service name several times (one per endpoint), and the threads
+counting under the same name overwrite each other's increments. Take a lock around the update.""",
 fix=[("""retries = {}
 """, """retries = {}
 retries_lock = threading.Lock()
