@@ -115,3 +115,46 @@ def test_elements_of_annotated_containers_have_the_element_class() -> None:
     assert [a.ref for a in model.functions["Engine.one"].acquires] == ["a:Account.lock"]
     assert model.types["l:Engine.each.a"] == model.types["l:Engine.each.b"] == "Account"
     assert "l:Engine.each.key" not in model.types  # iterating a mapping gives its keys
+
+
+FRESH = (
+    "import threading\n"
+    "class Parser:\n"
+    "    def __init__(self, text):\n"
+    "        self.pos = 0\n"
+    "    def step(self):\n"
+    "        self.pos += 1\n"
+    "    def run(self):\n"
+    "        self.step()\n"
+    "shared = Parser('')\n"
+    "def task(text):\n"
+    "    parser = Parser(text)\n"
+    "    parser.run()\n"
+    "def fill(p):\n"
+    "    p.run()\n"
+    "def task_filled(text):\n"
+    "    parser = Parser(text)\n"
+    "    fill(parser)\n"
+    "def task_on_shared():\n"
+    "    shared.run()\n"
+    "def handed(text):\n"
+    "    parser = Parser(text)\n"
+    "    threading.Thread(target=parser.run).start()\n"
+    "    parser.step()\n"
+    "def start(texts):\n"
+    "    for t in texts:\n"
+    "        threading.Thread(target=task, args=(t,)).start()\n"
+    "        threading.Thread(target=task_filled, args=(t,)).start()\n"
+    "        threading.Thread(target=task_on_shared).start()\n"
+    "        threading.Thread(target=handed, args=(t,)).start()\n"
+)
+
+
+def test_an_object_built_by_the_task_itself_is_its_own() -> None:
+    model = model_of(FRESH)
+    assert model.fresh_locals == {"l:task.parser", "l:task_filled.parser", "l:fill.p"}
+    assert {"task", "task_on_shared", "handed", "Parser.run"} <= model.contexts["Parser.step"]
+    seen_by_self = model.contexts_for("Parser.step", "a:Parser.pos")
+    assert not {"task", "task_filled"} & seen_by_self
+    assert {"task_on_shared", "handed", "Parser.run"} <= seen_by_self
+    assert "task" in model.contexts_for("Parser.step", "g:other")

@@ -334,6 +334,116 @@ class ModuleModel:
                 return False
         return True
 
+    # -- objects built per call ---------------------------------------------------------
+    @cached_property
+    def fresh_locals(self) -> frozenset[str]:
+        """Locals every binding of which builds a new object of a module class in their own
+        function (``tok = Tokenizer(text)``), and that no thread or task started there is
+        handed (by name, as target, argument or in a closure)."""
+        built = {id(c.node) for cls, calls in self.constructions.items() if cls in self.classes for c in calls}
+        verdict: dict[str, bool] = {}
+        for acc in self.accesses:
+            if acc.kind != "write" or not acc.ref.startswith(f"l:{acc.function}.") or verdict.get(acc.ref) is False:
+                continue
+            value = assigned_value(acc)
+            verdict[acc.ref] = value is not None and id(value) in built
+        if not verdict:
+            return frozenset()
+        from .syntax import names_in
+
+        handed: set[str] = set()
+        for spawn in self.spawns:
+            handed.update(f"l:{spawn.function}.{name}" for name in names_in(spawn.node))
+        fresh = {ref for ref, ok in verdict.items() if ok and ref not in handed}
+        while True:
+            more = self._fresh_params(fresh) - handed - fresh
+            if not more:
+                return frozenset(fresh)
+            fresh |= more
+
+    def _fresh_params(self, fresh: set[str]) -> set[str]:
+        """Parameters every caller passes an object of its own (``fill(registry)`` right after
+        ``registry = Registry()``); a function some thread starts directly is not one."""
+        import libcst as cst
+
+        passed: dict[str, bool] = {}
+        for call in self.calls:
+            for callee in call.callees:
+                info = self.functions.get(callee)
+                if info is None or callee in self.thread_entries:
+                    continue
+                skip = 1 if call.attr is not None and info.self_name is not None else 0
+                starred = any(a.star for a in call.node.args)
+                positional = [a for a in call.node.args if a.keyword is None and not a.star]
+                for i, param in enumerate(info.params[skip:]):
+                    ref = f"l:{callee}.{param}"
+                    if passed.get(ref) is False:
+                        continue
+                    arg = positional[i] if i < len(positional) else next(
+                        (a for a in call.node.args if a.keyword is not None and a.keyword.value == param), None
+                    )
+                    value = arg.value if arg is not None else None
+                    passed[ref] = not starred and isinstance(value, cst.Name) and f"l:{call.function}.{value.value}" in fresh
+        return {ref for ref, ok in passed.items() if ok}
+
+    def self_class(self, function: str) -> str | None:
+        """The class whose ``self`` a function sees: its own, or its enclosing method's."""
+        fn = self.functions.get(function)
+        while fn is not None and fn.class_name is None and fn.parent in self.functions and fn.parent != MODULE:
+            fn = self.functions[fn.parent]
+        return fn.class_name if fn is not None else None
+
+    @cached_property
+    def _self_shared(self) -> dict[str, frozenset[str]]:
+        """Function -> the thread entries that reach it with a ``self`` other threads may
+        also hold. An entry that reaches a method only through an object it built itself
+        (``Tokenizer(text).tokens()`` in a task run on many threads) has its own ``self``."""
+        edges: dict[str, list[tuple[str, str]]] = {}
+        fresh = self.fresh_locals
+        for fn in self.functions.values():
+            out = edges.setdefault(fn.qualname, [])
+            for call in fn.calls:
+                for callee in call.callees:
+                    info = self.functions.get(callee)
+                    if info is None:
+                        continue
+                    if callee.startswith(fn.qualname + ".<locals>."):
+                        mode = "same"
+                    elif (call.attr is None and info.name in ("__init__", "__post_init__") and info.class_name) or (
+                        call.receiver in fresh and call.receiver.startswith(f"l:{fn.qualname}.")
+                    ):
+                        mode = "fresh"
+                    elif info.class_name and call.same_instance and self.self_class(fn.qualname) is not None:
+                        mode = "same"
+                    else:
+                        mode = "other"
+                    out.append((callee, mode))
+        shared: dict[str, set[str]] = {}
+        for entry in self.thread_entries:
+            seen: set[tuple[str, bool]] = set()
+            stack = [(entry, False)]
+            while stack:
+                state = stack.pop()
+                if state in seen:
+                    continue
+                seen.add(state)
+                name, private = state
+                if not private:
+                    shared.setdefault(name, set()).add(entry)
+                for callee, mode in edges.get(name, ()):
+                    stack.append((callee, private if mode == "same" else mode == "fresh"))
+        return {k: frozenset(v) for k, v in shared.items()}
+
+    def contexts_for(self, function: str, ref: str | None) -> frozenset[str]:
+        """``contexts[function]`` as seen by state ``ref``: for an attribute of the function's
+        own class (``self.x``), threads that only ever reach it on an object of their own
+        are left out."""
+        ctx = self.contexts.get(function, frozenset())
+        if not ref or not ref.startswith("a:") or ref[2:].split(".", 1)[0] != self.self_class(function):
+            return ctx
+        shared = self._self_shared.get(function, frozenset())
+        return frozenset(c for c in ctx if c == "main" or c in shared)
+
     @cached_property
     def held_on_entry(self) -> dict[str, frozenset[str]]:
         """Locks every caller holds when calling a function (its callers' protection)."""
@@ -364,3 +474,18 @@ class ModuleModel:
 
     def effective_held(self, function: str, held: Iterable[HeldLock]) -> frozenset[str]:
         return frozenset(h.ref for h in held) | self.held_on_entry.get(function, frozenset())
+
+
+def assigned_value(acc: Access):
+    """The value a write access assigns (``x = value`` / ``x: T = value``), else None."""
+    import libcst as cst
+
+    statement = acc.statement
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return None
+    for small in statement.body:
+        if isinstance(small, cst.Assign) and any(t.target is acc.node for t in small.targets):
+            return small.value
+        if isinstance(small, cst.AnnAssign) and small.target is acc.node:
+            return small.value
+    return None

@@ -8,6 +8,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import Access, Call, HeldLock, ModuleModel
+from ..analysis.syntax import calls_in, names_in  # noqa: F401  (re-exported for the rules)
 
 _INDEX: "weakref.WeakKeyDictionary[ModuleModel, dict[str, dict]]" = weakref.WeakKeyDictionary()
 
@@ -85,8 +86,8 @@ def thread_entries_of(model: ModuleModel, function: str) -> frozenset[str]:
 def may_run_together(model: ModuleModel, a: str, b: str, ref: str | None = None) -> bool:
     """True when functions ``a`` and ``b`` may run at the same time on different threads
     (touching ``ref``, when given: one thread per object shares only what is not its own)."""
-    ca = model.contexts.get(a, frozenset())
-    cb = model.contexts.get(b, frozenset())
+    ca = model.contexts_for(a, ref)
+    cb = model.contexts_for(b, ref)
     for x in ca:
         for y in cb:
             if x != y and (x != "main" or y != "main"):
@@ -118,34 +119,3 @@ def is_broad_handler(handler: cst.ExceptHandler) -> bool:
 
 def function_label(function: str) -> str | None:
     return None if function == "<module>" else function
-
-
-def names_in(node: cst.CSTNode) -> set[str]:
-    """Every ``Name`` value under ``node`` (attribute names excluded)."""
-    finder = _NameFinder()
-    node.visit(finder)
-    return finder.names
-
-
-def calls_in(node: cst.CSTNode) -> list[cst.Call]:
-    """Every call expression under ``node`` (``node`` included)."""
-    out: list[cst.Call] = []
-
-    class Finder(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            out.append(call)
-
-    node.visit(Finder())
-    return out
-
-
-class _NameFinder(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False

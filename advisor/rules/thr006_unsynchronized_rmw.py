@@ -70,7 +70,7 @@ class UnsynchronizedReadModifyWrite(Rule):
         for access in model.accesses:
             if access.kind not in ("rmw", "item-rmw") or not _candidate(model, access):
                 continue
-            entries = sorted(model.contexts.get(access.function, frozenset()) - {"main"})
+            entries = sorted(model.contexts_for(access.function, access.ref) - {"main"})
             if not entries:
                 continue
             if model.effective_held(access.function, access.held):
@@ -402,7 +402,7 @@ def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list
             continue
         if other.kind == "write" and other.function in spawners:
             continue
-        theirs = model.contexts.get(other.function, frozenset())
+        theirs = model.contexts_for(other.function, other.ref)
         if not theirs or theirs & set(entries):
             continue  # the thread's own code, or code also reached from it
         if theirs == {"main"} and (other.kind == "write" or other.function not in after_start):

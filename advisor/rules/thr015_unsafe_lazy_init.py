@@ -4,7 +4,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from ..analysis.model import MODULE, Access, FunctionInfo, ModuleModel
+from ..analysis.model import MODULE, Access, FunctionInfo, ModuleModel, assigned_value
 from ._race import accesses_at, chain, function_label, may_run_together
 from .base import Finding, Rule, RuleContext
 
@@ -82,7 +82,7 @@ class UnsafeLazyInit(Rule):
             up = chain(model, fn.node, acc.node)
             if stmt.body not in up:
                 continue
-            value = _assigned_value(acc)
+            value = assigned_value(acc)
             if value is None:
                 continue
             name = ctx.code(expr)
@@ -100,7 +100,7 @@ class UnsafeLazyInit(Rule):
                 )
             if model.effective_held(fn.qualname, acc.held) or not isinstance(value, FRESH):
                 continue
-            if not may_run_together(model, fn.qualname, fn.qualname):
+            if not may_run_together(model, fn.qualname, fn.qualname, acc.ref):
                 continue
             return self.finding(
                 ctx,
@@ -160,17 +160,6 @@ def _tested(model: ModuleModel, test: cst.BaseExpression):
         for acc in accesses_at(model, expr):
             if acc.ref.startswith(("g:", "a:")) and model.primitive_kind(acc.ref) is None:
                 return acc.ref, expr, acc.held
-    return None
-
-
-def _assigned_value(acc: Access) -> cst.BaseExpression | None:
-    if acc.statement is None:
-        return None
-    for small in acc.statement.body:
-        if isinstance(small, cst.Assign) and any(t.target is acc.node for t in small.targets):
-            return small.value
-        if isinstance(small, cst.AnnAssign) and small.target is acc.node:
-            return small.value
     return None
 
 

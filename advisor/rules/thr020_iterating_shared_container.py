@@ -5,7 +5,7 @@ from typing import Iterable
 
 import libcst as cst
 
-from ..analysis.model import MODULE, Access, ModuleModel
+from ..analysis.model import MODULE, Access, ModuleModel, assigned_value
 from ._threadctx import function_label
 from .base import Finding, Rule, RuleContext
 
@@ -154,20 +154,10 @@ def _list_refs(model: ModuleModel) -> frozenset[str]:
 
 
 def _binds_list(acc: Access) -> bool:
-    statement = acc.statement
-    if not isinstance(statement, cst.SimpleStatementLine):
-        return False
-    for small in statement.body:
-        if isinstance(small, cst.Assign) and any(t.target is acc.node for t in small.targets):
-            value = small.value
-        elif isinstance(small, cst.AnnAssign) and small.target is acc.node and small.value is not None:
-            value = small.value
-        else:
-            continue
-        if isinstance(value, (cst.List, cst.ListComp)):
-            return True
-        return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in LIST_CALLS
-    return False
+    value = assigned_value(acc)
+    if isinstance(value, (cst.List, cst.ListComp)):
+        return True
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in LIST_CALLS
 
 
 def _joins_or_forked(model: ModuleModel, function: str) -> bool:
@@ -200,8 +190,8 @@ def _long_running_entries(model: ModuleModel) -> set[str]:
 
 
 def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str], ref: str) -> bool:
-    ca = model.contexts.get(a, frozenset())
-    cb = model.contexts.get(b, frozenset())
+    ca = model.contexts_for(a, ref)
+    cb = model.contexts_for(b, ref)
     owner = ref[2:].split(".", 1)[0] if ref.startswith("a:") else None
 
     def shared(*entries: str) -> bool:

@@ -1,0 +1,36 @@
+"""Small queries over libcst nodes shared by the model and the rules."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Every ``Name`` value under ``node`` (attribute names excluded)."""
+    finder = _NameFinder()
+    node.visit(finder)
+    return finder.names
+
+
+def calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    """Every call expression under ``node`` (``node`` included)."""
+    out: list[cst.Call] = []
+
+    class Finder(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            out.append(call)
+
+    node.visit(Finder())
+    return out
+
+
+class _NameFinder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
