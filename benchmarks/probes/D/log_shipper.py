@@ -237,9 +237,7 @@ class LogShipperApp:
         self.shipper.start()
         for t in self.tailers:
             t.start()
-        reporter = threading.Thread(
-            target=self._report_stats, args=(self.stats_interval), name="stats", daemon=True
-        )
+        reporter = threading.Thread(target=self._report_stats, args=(self.stats_interval), daemon=True)
         reporter.start()
 
     def stop(self) -> None:
