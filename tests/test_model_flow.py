@@ -158,3 +158,38 @@ def test_an_object_built_by_the_task_itself_is_its_own() -> None:
     assert not {"task", "task_filled"} & seen_by_self
     assert {"task_on_shared", "handed", "Parser.run"} <= seen_by_self
     assert "task" in model.contexts_for("Parser.step", "g:other")
+
+
+def test_threading_server_runs_its_handler_on_threads() -> None:
+    source = (
+        "import socketserver\n"
+        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
+        "class H(socketserver.BaseRequestHandler):\n"
+        "    def handle(self):\n"
+        "        pass\n"
+        "class Web(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        pass\n"
+        "class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):\n"
+        "    pass\n"
+        "def main():\n"
+        "    Server(('', 0), H)\n"
+        "    ThreadingHTTPServer(('', 0), Web)\n"
+        "    socketserver.TCPServer(('', 0), H)\n"
+    )
+    model = model_of(source)
+    assert set(model.thread_entries) == {"H.handle", "Web.do_GET"}
+    assert all(s.kind == "handler" and s.in_loop for spawns in model.thread_entries.values() for s in spawns)
+    assert len(model.thread_entries["H.handle"]) == 1
+
+
+def test_calls_through_a_dispatch_table_reach_every_entry() -> None:
+    model = model_of(
+        "def a():\n    pass\n"
+        "def b():\n    pass\n"
+        "TABLE = {'a': a, 'b': b}\n"
+        "def run(name):\n"
+        "    TABLE[name]()\n"
+        "    TABLE.get(name)()\n"
+    )
+    assert [call.callees for call in model.functions["run"].calls if call.callees] == [("a", "b"), ("a", "b")]

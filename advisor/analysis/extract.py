@@ -734,6 +734,20 @@ class ModelBuilder(cst.CSTVisitor):
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             self._assign_target(target.target, node.value)
+        if self.fn.qualname == MODULE and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            self._dispatch_table(node.targets[0].target.value, node.value)
+
+    def _dispatch_table(self, name: str, value: cst.BaseExpression) -> None:
+        """``COMMANDS = {"GET": cmd_get, "SET": cmd_set}``: calling ``COMMANDS[key](...)`` or
+        ``COMMANDS.get(key)(...)`` may run any of the functions."""
+        if not isinstance(value, cst.Dict) or not value.elements:
+            return
+        names = []
+        for element in value.elements:
+            if not isinstance(element, cst.DictElement) or not isinstance(element.value, (cst.Name, cst.Attribute)):
+                return
+            names.append([c for c, _ in self._candidates(element.value, self.resolve(element.value))])
+        self.callable_attrs[f"table:{name}"] = names
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         ref = self.ref(node.target)
@@ -853,6 +867,9 @@ class ModelBuilder(cst.CSTVisitor):
 
     def _candidates(self, func: cst.BaseExpression, qual: str | None) -> list[tuple[str, bool]]:
         out: list[tuple[str, bool]] = []
+        table = _table_lookup(func)
+        if table is not None:
+            return [(f"table:{table}", True)]
         if isinstance(func, cst.Name):
             if qual:
                 out.append((qual, True))
@@ -958,10 +975,26 @@ def _is_thread_class(model: ModuleModel, cls: str, seen: set[str] | None = None)
     return False
 
 
+def _table_lookup(func: cst.BaseExpression) -> str | None:
+    """``T`` for a callee spelled ``T[key]`` or ``T.get(key)``."""
+    if isinstance(func, cst.Subscript) and isinstance(func.value, cst.Name):
+        return func.value.value
+    if (
+        isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute) and func.func.attr.value == "get"
+        and isinstance(func.func.value, cst.Name)
+    ):
+        return func.func.value.value
+    return None
+
+
 def _resolve_candidates(model: ModuleModel, pending: _PendingCall, callable_attrs: dict[str, list[list[str]]]) -> None:
     callees: list[str] = []
     same = True
     for cand, same_instance in pending.candidates:
+        if cand.startswith("table:"):
+            found = [t for names in callable_attrs.get(cand, ()) for t in _resolve_target_names(model, names)]
+            callees.extend(dict.fromkeys(found))
+            break
         if cand.startswith("cls:"):
             cls, _, meth = cand[4:].rpartition(".")
             target = _method(model, cls.split(".<locals>.")[-1], meth)
@@ -1098,6 +1131,13 @@ def _spawn_of(builder: ModelBuilder, call: Call) -> Spawn | None:
         expr = target.value if target else None
         found = (run,) if run else targets(expr)
         return Spawn("subclass", node, call.function, expr, found, _kwarg(node, "args"), in_loop)
+    if _is_threading_server(model, short or qual):
+        handler = _kwarg(node, "RequestHandlerClass") or _positional(node, 1)
+        expr = handler.value if handler else None
+        found = _handler_methods(model, expr)
+        if found:
+            return Spawn("handler", node, call.function, expr, found, None, True)
+        return None
     if qual in ("_thread.start_new_thread", "_thread.start_new"):
         target = _positional(node, 0)
         expr = target.value if target else None
@@ -1125,6 +1165,53 @@ def _spawn_of(builder: ModelBuilder, call: Call) -> Spawn | None:
         expr = target.value if target else None
         return Spawn(call.attr, node, call.function, expr, targets(expr), None, in_loop, certain=certain, executor=call.receiver)
     return None
+
+
+THREADING_SERVERS = frozenset(
+    {
+        "socketserver.ThreadingTCPServer", "socketserver.ThreadingUDPServer", "socketserver.ThreadingMixIn",
+        "socketserver.ThreadingUnixStreamServer", "socketserver.ThreadingUnixDatagramServer",
+        "http.server.ThreadingHTTPServer",
+    }
+)
+"""Servers that handle each request on a new thread (the handler class's methods run there)."""
+HANDLER_METHODS = ("setup", "handle", "finish")
+
+
+def _is_threading_server(model: ModuleModel, name: str, seen: set[str] | None = None) -> bool:
+    if name in THREADING_SERVERS:
+        return True
+    info = model.classes.get(name)
+    if info is None:
+        return False
+    seen = seen or set()
+    seen.add(name)
+    return any(
+        base in THREADING_SERVERS or (base.split(".<locals>.")[-1] not in seen and _is_threading_server(
+            model, base.split(".<locals>.")[-1], seen))
+        for base in info.bases
+    )
+
+
+def _handler_methods(model: ModuleModel, expr: cst.BaseExpression | None) -> tuple[str, ...]:
+    """The request-handling methods of a handler class of this module: ``setup``/``handle``/
+    ``finish`` and an HTTP handler's ``do_GET``-style methods."""
+    name = dotted(expr) if expr is not None else None
+    cls = model.imports.get(name, name) if name else None
+    cls = cls.split(".<locals>.")[-1] if cls else None
+    if cls not in model.classes:
+        return ()
+    found = {m for meth in HANDLER_METHODS if (m := _method(model, cls, meth))}
+    seen: set[str] = set()
+    todo = [cls]
+    while todo:
+        info = model.classes.get(todo.pop())
+        if info is None or info.name in seen:
+            continue
+        seen.add(info.name)
+        found.update(q for meth, q in info.methods.items() if meth.startswith("do_"))
+        todo.extend(b.split(".<locals>.")[-1] for b in info.bases)
+    return tuple(sorted(found))
 
 
 def _unique_method(model: ModuleModel, name: str) -> tuple[str, ...]:

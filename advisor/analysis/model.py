@@ -147,6 +147,7 @@ class Spawn:
     """Code handed to another thread: Thread/Timer creation, executor submit/map, subclass."""
 
     kind: str  # "thread" | "timer" | "submit" | "map" | "subclass" | "start_new_thread" | "run_in_executor" | "to_thread"
+    # | "handler" (a threading socketserver: its handler class's methods, one thread per request)
     node: cst.Call
     function: str
     target: cst.BaseExpression | None
