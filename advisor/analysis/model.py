@@ -341,26 +341,46 @@ class ModuleModel:
         """Locals every binding of which builds a new object of a module class in their own
         function (``tok = Tokenizer(text)``), and that no thread or task started there is
         handed (by name, as target, argument or in a closure)."""
-        built = {id(c.node) for cls, calls in self.constructions.items() if cls in self.classes for c in calls}
-        verdict: dict[str, bool] = {}
-        for acc in self.accesses:
-            if acc.kind != "write" or not acc.ref.startswith(f"l:{acc.function}.") or verdict.get(acc.ref) is False:
-                continue
-            value = assigned_value(acc)
-            verdict[acc.ref] = value is not None and id(value) in built
-        if not verdict:
+        own = {ref for ref in self.constructed_refs if ref.startswith("l:") and self._bound_in_own_function(ref)}
+        if not own:
             return frozenset()
         from .syntax import names_in
 
         handed: set[str] = set()
         for spawn in self.spawns:
             handed.update(f"l:{spawn.function}.{name}" for name in names_in(spawn.node))
-        fresh = {ref for ref, ok in verdict.items() if ok and ref not in handed}
+        fresh = own - handed
         while True:
             more = self._fresh_params(fresh) - handed - fresh
             if not more:
                 return frozenset(fresh)
             fresh |= more
+
+    @cached_property
+    def constructed_refs(self) -> frozenset[str]:
+        """Refs every binding of which builds a new object of a module class there
+        (``tok = Tokenizer(text)``, ``self.parser = Parser()``)."""
+        built = {id(c.node) for cls, calls in self.constructions.items() if cls in self.classes for c in calls}
+        verdict: dict[str, bool] = {}
+        for acc in self.accesses:
+            if acc.kind != "write" or verdict.get(acc.ref) is False:
+                continue
+            value = assigned_value(acc)
+            verdict[acc.ref] = value is not None and id(value) in built
+        return frozenset(ref for ref, ok in verdict.items() if ok)
+
+    def _bound_in_own_function(self, ref: str) -> bool:
+        """A local ``l:f.name`` written only by ``f`` itself (not by a nested function)."""
+        writers = self._writers.get(ref, ())
+        return bool(writers) and all(ref.startswith(f"l:{w}.") and "." not in ref[len(w) + 3:] for w in writers)
+
+    @cached_property
+    def _writers(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for acc in self.accesses:
+            if acc.kind == "write":
+                out.setdefault(acc.ref, set()).add(acc.function)
+        return out
 
     def _fresh_params(self, fresh: set[str]) -> set[str]:
         """Parameters every caller passes an object of its own (``fill(registry)`` right after

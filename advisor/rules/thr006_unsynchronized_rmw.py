@@ -359,8 +359,29 @@ def _concurrent_spawns(model: ModuleModel, access: Access, entry: str) -> list[S
         entry_fn = model.functions[entry]
         if entry_fn.class_name is None:
             return spawns
-        return [s for s in spawns if _shares_instance(model, s)]
+        on_one = [s for s in spawns if _shares_instance(model, s)]
+        own = model.self_class(access.function)
+        if own is not None and own != entry_fn.class_name and not on_one:
+            return spawns if _reached_through_shared(model, entry_fn.class_name, own) else []
+        return on_one
     return spawns
+
+
+def _reached_through_shared(model: ModuleModel, holder: str, cls: str) -> bool:
+    """Threads that are ``holder`` objects call methods of a ``cls`` object: one they share,
+    unless every attribute they call it through is one each ``holder`` builds for itself
+    (``self.parser = Parser()``)."""
+    receivers = {
+        call.receiver
+        for fn in model.functions.values() if model.self_class(fn.qualname) == holder
+        for call in fn.calls
+        if call.attr is not None and any(model.functions[c].class_name == cls for c in call.callees if c in model.functions)
+    }
+    if not receivers:
+        return True
+    return any(
+        r is None or not r.startswith(f"a:{holder}.") or r not in model.constructed_refs for r in receivers
+    )
 
 
 def _multi(model: ModuleModel, entry: str, spawns: list[Spawn]) -> bool:
