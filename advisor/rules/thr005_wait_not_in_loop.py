@@ -73,6 +73,8 @@ class ConditionWaitNotInLoop(Rule):
             loop = _loop_state(call, parents)
             if loop == "inside" or (loop == "unheld" and (call.in_while or looping_callers.get(call.function))):
                 continue
+            if loop == "outside" and _ends_loop_pass(call, parents):
+                continue
             guard = _if_guard(call, parents)
             timed = bool(call.node.args)
             if timed and (guard is None or call.in_while):
@@ -137,6 +139,29 @@ def _loop_state(call, parents) -> str:
             break
         node = parent
     return "unheld"
+
+
+def _ends_loop_pass(call, parents) -> bool:
+    """The wait is the last thing a pass of a ``while`` loop does (the last statement of the
+    ``with cond:`` block, which is the last of the loop body, ``if`` bodies allowed between):
+    after waking, the loop's next pass re-checks everything before acting."""
+    node = call.statement
+    if node is None:
+        return False
+    while id(node) in parents:
+        block = parents[id(node)]
+        if not isinstance(block, cst.IndentedBlock) or block.body[-1] is not node:
+            return False
+        owner = parents.get(id(block))
+        if isinstance(owner, cst.While) and owner.body is block:
+            return owner.orelse is None
+        if isinstance(owner, cst.If) and owner.body is block:
+            while isinstance(parents.get(id(owner)), cst.If):  # an `elif` branch
+                owner = parents[id(owner)]
+        elif not isinstance(owner, cst.With):
+            return False
+        node = owner
+    return False
 
 
 def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
