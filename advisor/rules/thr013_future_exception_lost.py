@@ -169,16 +169,26 @@ class _Uses(cst.CSTVisitor):
 
 def _swallows(model: ModuleModel, spawn: Spawn) -> bool:
     """The submitted function catches every exception itself."""
-    for target in spawn.targets:
-        info = model.functions.get(target)
-        if info is None or not isinstance(info.node, cst.FunctionDef):
-            return False
-        body = info.node.body
-        if not isinstance(body, cst.IndentedBlock):
-            return False
-        if _guarded(body.body):
-            return True
-    return False
+    return any(_catches_all(model, target) for target in spawn.targets)
+
+
+def _catches_all(model: ModuleModel, function: str, depth: int = 2) -> bool:
+    """``function``'s body catches every exception, or is one call to functions that do
+    (``def _run(): self.dispatch(msg)`` where ``dispatch`` is all ``try: ... except Exception``)."""
+    info = model.functions.get(function)
+    if info is None or not isinstance(info.node, cst.FunctionDef) or not isinstance(info.node.body, cst.IndentedBlock):
+        return False
+    body = info.node.body.body
+    if _guarded(body):
+        return True
+    if depth == 0 or len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine) or len(body[0].body) != 1:
+        return False
+    small = body[0].body[0]
+    value = small.value if isinstance(small, (cst.Expr, cst.Return)) else None
+    if not isinstance(value, cst.Call) or any(_has_call(a.value) for a in value.args):
+        return False
+    call = next((c for c in info.calls if c.node is value), None)
+    return call is not None and bool(call.callees) and all(_catches_all(model, c, depth - 1) for c in call.callees)
 
 
 def _guarded(stmts) -> bool:
