@@ -81,9 +81,14 @@ class AsyncioFromThread(Rule):
                 continue
             entries = thread_entries_of(model, fn.qualname)
             worker = bool(entries) and not (entries & own_loop)
+            checks = None
             for call in fn.calls:
                 kind = kinds.get(call.receiver or "") or _loop_by_name(call)
                 unsafe = call.attr in UNSAFE.get(kind or "", ())
+                if unsafe or call.qualname in MODULE_UNSAFE:
+                    checks = _thread_checked(fn.node) if checks is None else checks
+                    if id(call.node) in checks:
+                        continue
                 if worker and (unsafe or call.qualname in MODULE_UNSAFE):
                     entry = sorted(entries)[0]
                     yield self._report(ctx, call, f"from a worker thread (`{entry}`)")
@@ -108,6 +113,44 @@ class AsyncioFromThread(Rule):
             fix=fix,
             function=function_label(call.function),
         )
+
+
+THREAD_IDENTITY = frozenset({"get_ident", "get_native_id", "current_thread", "currentThread", "main_thread", "ident",
+                             "native_id", "get_running_loop", "_get_running_loop"})
+"""Names a test uses to ask which thread (or loop) it runs on."""
+
+
+def _thread_checked(root: cst.CSTNode) -> set[int]:
+    """Ids of the nodes in ``if``/``else`` branches chosen by asking which thread runs the
+    code (``if loop_thread.ident != get_ident(): ... else: loop.create_task(...)``)."""
+    inside: set[int] = set()
+
+    class Branch(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            inside.add(id(node))
+            return True
+
+    class Tests(cst.CSTVisitor):
+        def visit_If(self, node: cst.If) -> None:
+            if _names_in_test(node.test) & THREAD_IDENTITY:
+                node.body.visit(Branch())
+                if node.orelse is not None:
+                    node.orelse.visit(Branch())
+
+    root.visit(Tests())
+    return inside
+
+
+def _names_in_test(test: cst.BaseExpression) -> set[str]:
+    """Every name in ``test``, attribute names included (``t.ident``)."""
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+    test.visit(V())
+    return found
 
 
 LOOP_ONLY = frozenset({"call_soon", "call_later", "call_at", "create_task"})
