@@ -82,16 +82,20 @@ class BlockingCallUnderLock(Rule):
         for acq in model.acquires:
             takers.setdefault(acq.ref, set()).add(acq.function)
 
-        def locks_at(call: Call) -> list[HeldLock]:
+        def locks_at(call: Call, blocking: Call | None = None) -> list[HeldLock]:
+            """Locks held at ``call`` that make ``blocking`` (the call itself, or a blocking
+            call in the function it calls) stall other threads."""
+            blocking = blocking or call
             if call.function not in released:
                 released[call.function] = _released(ctx, model, call.function)
-            what = _blocking(model, call)
-            waits = what in WAITS_FOR_THREADS or (what == GET and _size_checked(model, call))
+            what = _blocking(model, blocking)
+            waits = what in WAITS_FOR_THREADS or (what == GET and _size_checked(model, blocking))
             return [
                 h for h in call.held
                 if _excludes(h) and _region(ctx, h, released[call.function])
-                and not (waits and takers.get(h.ref, set()) == {call.function})
-                and not (what in WAITS_FOR_THREADS and _awaited_never_takes(model, call, h.ref))
+                and not (what in WAITS_FOR_THREADS and _awaited_never_takes(model, blocking, h.ref))
+                and not (waits and takers.get(h.ref, set()) <= {call.function, blocking.function}
+                         and not _awaited_takes_unknown(model, blocking))
             ]
 
         callers: dict[str, list[Call]] = {}
@@ -110,7 +114,7 @@ class BlockingCallUnderLock(Rule):
                     continue
                 if any(_in_init_guard(model, site) for site in sites):
                     continue
-                held_by_all = [locks_at(site) for site in sites]
+                held_by_all = [locks_at(site, call) for site in sites]
                 if len(held_by_all) != len(sites) or not all(held_by_all):
                     continue
                 common = set.intersection(*({_lock_text(ctx, h) for h in hs} for hs in held_by_all))
@@ -136,22 +140,37 @@ WAITS_FOR_THREADS = frozenset({JOIN, QUEUE_JOIN, EVENT_WAIT})
 """What ``_blocking`` says of waits for another thread's work (its other answers are sleeps and I/O)."""
 
 
+def _awaited(model, call: Call) -> set[str]:
+    """The code a wait waits for: the joined thread's target, the consumers of the joined
+    queue (``get``/``task_done`` callers), the setters of the event."""
+    if call.attr == "join" and call.receiver in model.thread_vars:
+        return model.reachable(model.thread_vars[call.receiver].targets)
+    if call.attr in ("join", "wait") and call.receiver:
+        names = ("get", "get_nowait", "task_done") if call.attr == "join" else ("set",)
+        users = {c.function for c in model.calls if c.receiver == call.receiver and c.attr in names}
+        return model.reachable(users)
+    return set()
+
+
 def _awaited_never_takes(model, call: Call, lock: str) -> bool:
     """The code being waited for never takes ``lock``: the joined thread's target, the
     consumers of the joined queue (``get``/``task_done`` callers), the setters of the event.
     Then the wait cannot deadlock on it: holding the lock is a barrier for its other users
     (``flush()`` keeping writers out while the queue drains), not a stall of the awaited work."""
-    if call.attr == "join" and call.receiver in model.thread_vars:
-        awaited = model.reachable(model.thread_vars[call.receiver].targets)
-    elif call.attr in ("join", "wait") and call.receiver:
-        names = ("get", "get_nowait", "task_done") if call.attr == "join" else ("set",)
-        users = {c.function for c in model.calls if c.receiver == call.receiver and c.attr in names}
-        awaited = model.reachable(users)
-    else:
-        return False
+    awaited = _awaited(model, call)
     if not awaited or any(_runs_scheduled_code(model, f) for f in awaited):
         return False  # a thread running an event loop also runs whatever is scheduled on it
-    return not any(a.ref == lock for f in awaited for a in model.functions[f].acquires)
+    return not any(
+        a.ref == lock or a.ref not in model.primitives  # a lock reached through an untyped object may be this one
+        for f in awaited for a in model.functions[f].acquires
+    )
+
+
+def _awaited_takes_unknown(model, call: Call) -> bool:
+    """The awaited code takes a lock reached through an object of unknown type (it may be
+    the one held here)."""
+    awaited = _awaited(model, call)
+    return bool(awaited) and any(a.ref not in model.primitives for f in awaited for a in model.functions[f].acquires)
 
 
 def _runs_scheduled_code(model, function: str) -> bool:
