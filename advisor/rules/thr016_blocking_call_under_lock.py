@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Iterable
 
 import libcst as cst
 
 from ..analysis.extract import dotted
-from ..analysis.model import Call, HeldLock
+from ..analysis.model import Call, HeldLock, assigned_value
 from ._race import calls_in, chain, function_label
 from .base import Finding, Rule, RuleContext
 
@@ -40,8 +41,9 @@ class BlockingCallUnderLock(Rule):
     """
     ## What it does
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
-    HTTP requests, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()` without a
-    timeout) made while a `Lock`, `RLock` or `Condition` is held. Waiting for another thread
+    HTTP requests, socket I/O, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()`
+    without a timeout) made while a `Lock`, `RLock` or `Condition` is held. A function that
+    blocks and is only ever called with a lock held is reported where it is called. Waiting for another thread
     (a join, a queue join, an event) is left alone when the awaited code never takes the lock,
     or when no other function takes it (it only serialises calls of this one, as a `flush()`
     lock does): the wait cannot deadlock on it.
@@ -102,12 +104,12 @@ class BlockingCallUnderLock(Rule):
         for call in model.calls:
             for callee in call.callees:
                 callers.setdefault(callee, []).append(call)
+        reported: set[int] = set()
         for call in model.calls:
             what = _blocking(model, call)
             if what is None or _in_init_guard(model, call):
                 continue
             locks = locks_at(call) if call.held else []
-            via = ""
             if not locks:
                 sites = callers.get(call.function, [])
                 if not sites or call.function in model.thread_entries:
@@ -120,14 +122,25 @@ class BlockingCallUnderLock(Rule):
                 common = set.intersection(*({_lock_text(ctx, h) for h in hs} for hs in held_by_all))
                 if not common:
                     continue
-                via = f" (every caller of `{model.functions[call.function].name}` holds it)"
                 lock = sorted(common)[0]
-            else:
-                lock = _lock_text(ctx, locks[-1])
+                inner = f"`{_callee_text(ctx, call)}` (line {ctx.span(call.node).line})"
+                for site in sites:
+                    if id(site.node) in reported:
+                        continue
+                    reported.add(id(site.node))
+                    yield self.finding(
+                        ctx,
+                        site.node,
+                        f"`{_callee_text(ctx, site)}` calls {inner}, which {what}, while `{lock}` is held; "
+                        "every thread waiting for the lock stalls with it",
+                        function=function_label(site.function),
+                    )
+                continue
+            lock = _lock_text(ctx, locks[-1])
             yield self.finding(
                 ctx,
                 call.node,
-                f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held{via}; every thread waiting for the lock stalls with it",
+                f"`{_callee_text(ctx, call)}` {what} while `{lock}` is held; every thread waiting for the lock stalls with it",
                 function=function_label(call.function),
             )
 
@@ -282,9 +295,62 @@ def _has_timeout(node: cst.Call, positional_index: int) -> bool:
     return False
 
 
+SOCKET_MAKERS = frozenset({"socket.socket", "socket.create_connection", "socket.fromfd", "ssl.wrap_socket"})
+SOCKET_IO = frozenset({"recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "sendall", "sendto", "sendmsg",
+                       "sendfile", "accept", "connect"})
+
+
+_SOCKETS: "weakref.WeakKeyDictionary[object, frozenset[str]]" = weakref.WeakKeyDictionary()
+
+
+def _socket_refs(model) -> frozenset[str]:
+    """Refs bound to a socket: built by ``socket.socket(...)``/``create_connection(...)``/
+    ``wrap_socket(...)``, or returned by a function of this module annotated ``-> socket.socket``
+    or returning such a ref (``sock = self._connect()``)."""
+    cached = _SOCKETS.get(model)
+    if cached is not None:
+        return cached
+    returns_socket: set[str] = set()
+    for fn in model.functions.values():
+        node = fn.node
+        if isinstance(node, cst.FunctionDef) and node.returns is not None:
+            text = dotted(node.returns.annotation) or ""
+            if text in ("socket", "socket.socket", "ssl.SSLSocket", "SSLSocket"):
+                returns_socket.add(fn.qualname)
+    refs: set[str] = set()
+    for _ in range(3):
+        for acc in model.accesses:
+            if acc.kind != "write" or acc.ref in refs:
+                continue
+            value = assigned_value(acc)
+            if not isinstance(value, cst.Call):
+                continue
+            call = next((c for c in model.functions[acc.function].calls if c.node is value), None)
+            if call is None:
+                continue
+            if (call.qualname in SOCKET_MAKERS or call.attr == "wrap_socket"
+                    or (call.callees and all(c in returns_socket for c in call.callees))):
+                refs.add(acc.ref)
+        for fn in model.functions.values():
+            if fn.qualname not in returns_socket and _returns_ref(fn, refs):
+                returns_socket.add(fn.qualname)
+    result = frozenset(refs)
+    _SOCKETS[model] = result
+    return result
+
+
+def _returns_ref(fn, refs: set[str]) -> bool:
+    """Every ``return`` of ``fn`` gives one of ``refs`` (and it has at least one)."""
+    returns = [a for a in fn.accesses if a.kind == "read" and isinstance(a.statement, cst.SimpleStatementLine)
+               and any(isinstance(s, cst.Return) and s.value is a.node for s in a.statement.body)]
+    return bool(returns) and all(a.ref in refs for a in returns)
+
+
 def _blocking(model, call: Call) -> str | None:
     qual = call.qualname or ""
     node = call.node
+    if call.attr in SOCKET_IO and call.receiver and call.receiver in _socket_refs(model):
+        return "does network I/O on a socket"
     if qual in BLOCKING:
         if qual == "time.sleep" and node.args and isinstance(node.args[0].value, cst.Integer) and node.args[0].value.value == "0":
             return None
