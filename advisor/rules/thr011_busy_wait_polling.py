@@ -4,6 +4,8 @@ from typing import Iterable
 
 import libcst as cst
 
+from ..analysis.extract import dotted
+
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel
 from ._race import call_at, function_label, may_run_together, ref_at
 from .base import Finding, Rule, RuleContext
@@ -68,6 +70,19 @@ class BusyWaitPolling(Rule):
                     expr,
                     f"busy-wait on `{name}`: the loop polls `is_set()` and sleeps instead of waiting",
                     help=f"call `{name}.wait()` (with a timeout if the loop does other checks)",
+                    function=function_label(fn.qualname),
+                )
+                continue
+            if isinstance(expr, cst.Call):
+                found = _predicate_writer(model, fn, expr)
+                if found is None:
+                    continue
+                state, writer = found
+                yield self.finding(
+                    ctx,
+                    expr,
+                    f"busy-wait on `{ctx.code(expr)}`: the loop polls state (`{state}`) that `{writer}` "
+                    "changes on another thread",
                     function=function_label(fn.qualname),
                 )
                 continue
@@ -220,6 +235,8 @@ def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool, boo
         func = test.func
         if isinstance(func, cst.Attribute) and func.attr.value == "is_set" and not test.args:
             return test, True, negated, compared
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and not test.args:
+            return test, False, negated, True  # `self._due()`: a predicate method, read below
         return None
     if isinstance(test, (cst.Name, cst.Attribute)):
         return test, False, negated, compared
@@ -232,6 +249,30 @@ def _ref(model: ModuleModel, fn: FunctionInfo, expr: cst.BaseExpression) -> str 
         return ref if ref.startswith(("g:", "a:", "l:")) else None
     if isinstance(expr, cst.Name) and expr.value in fn.local_names:
         return f"l:{fn.qualname}.{expr.value}"
+    return None
+
+
+PURE_CALLS = frozenset({"len", "bool", "min", "max", "abs", "time.time", "time.monotonic", "time.perf_counter"})
+"""Calls a predicate method may make and still only read state."""
+
+
+def _predicate_writer(model: ModuleModel, fn: FunctionInfo, expr: cst.Call) -> tuple[str, str] | None:
+    """``self._due()`` where ``_due`` only reads state (attributes, the clock): the first
+    attribute or global it reads that a function on another thread writes, and that function."""
+    call = call_at(model, expr)
+    if call is None or len(call.callees) != 1:
+        return None
+    pred = model.functions[call.callees[0]]
+    own = f"l:{pred.qualname}."
+    if any(a.kind != "read" and not a.ref.startswith(own) for a in pred.accesses) or any(
+        (c.qualname or dotted(c.node.func) or "") not in PURE_CALLS for c in pred.calls
+    ):
+        return None
+    for acc in pred.accesses:
+        if acc.ref.startswith(("a:", "g:")) and model.primitive_kind(acc.ref) is None:
+            writer = _writer(model, fn, acc.ref, None)
+            if writer is not None:
+                return acc.ref.split(":", 1)[1].rsplit(".", 1)[-1], writer
     return None
 
 
