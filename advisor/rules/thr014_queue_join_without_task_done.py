@@ -5,7 +5,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import Call, ModuleModel
-from ._race import accesses_at, chain, function_label, is_broad_handler
+from ._race import accesses_at, calls_in, chain, function_label, is_broad_handler
 from .base import Finding, Rule, RuleContext
 
 SAFE_CALLS = frozenset(
@@ -76,7 +76,18 @@ class QueueJoinWithoutTaskDone(Rule):
                         function=function_label(join.function),
                     )
                 continue
+            done_ids = {id(d.node) for d in dones}
             for get in gets:
+                skip = _continue_without_done(model, get, done_ids)
+                if skip is not None and id(skip) not in reported:
+                    reported.add(id(skip))
+                    yield self.finding(
+                        ctx,
+                        skip,
+                        f"`continue` skips `task_done()` for the item taken from `{name}`; "
+                        f"`{name}.join()` (line {line}) then waits forever",
+                        function=function_label(get.function),
+                    )
                 done = _skippable(model, ctx, get, dones)
                 if done is None or id(done.node) in reported:
                     continue
@@ -159,6 +170,58 @@ def _skippable(model: ModuleModel, ctx: RuleContext, get: Call, dones: list[Call
         if any(_risky(stmt) for stmt in body[start + 1 : end]):
             return done
     return None
+
+
+def _continue_without_done(model: ModuleModel, get: Call, done_ids: set[int]) -> cst.Continue | None:
+    """A ``continue`` after ``item = q.get()`` in a consumer loop, on a path that has not
+    called ``task_done()`` yet (and is not covered by a ``finally`` that does)."""
+    root = model.functions[get.function].node
+    located = _statement(chain(model, root, get.node))
+    if located is None:
+        return None
+    get_stmt, block = located
+    body = list(block.body)
+    return _skip_in(body[body.index(get_stmt) + 1 :], done_ids)
+
+
+def _skip_in(stmts, done_ids: set[int]) -> cst.Continue | None:
+    for stmt in stmts:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            if any(id(c) in done_ids for c in calls_in(stmt)):
+                return None
+            for small in stmt.body:
+                if isinstance(small, cst.Continue):
+                    return small
+        elif isinstance(stmt, cst.If):
+            branch, bodies = stmt, []
+            while isinstance(branch, cst.If):
+                bodies.append(branch.body)
+                branch = branch.orelse
+            if isinstance(branch, cst.Else):
+                bodies.append(branch.body)
+            for body in bodies:
+                found = _skip_in(_stmts(body), done_ids)
+                if found is not None:
+                    return found
+            if branch is None or not all(any(id(c) in done_ids for c in calls_in(b)) for b in bodies):
+                continue  # some path goes on without task_done()
+        elif isinstance(stmt, cst.Try):
+            if stmt.finalbody is not None and any(id(c) in done_ids for c in calls_in(stmt.finalbody)):
+                return None
+            found = _skip_in(_stmts(stmt.body), done_ids)
+            if found is not None:
+                return found
+        elif isinstance(stmt, cst.With):
+            found = _skip_in(_stmts(stmt.body), done_ids)
+            if found is not None:
+                return found
+        if any(id(c) in done_ids for c in calls_in(stmt)):
+            return None
+    return None
+
+
+def _stmts(suite: cst.BaseSuite) -> list:
+    return list(suite.body) if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(list(suite.body))]
 
 
 def _risky(stmt: cst.CSTNode) -> bool:
