@@ -22,7 +22,8 @@ class ConditionWaitNotInLoop(Rule):
     predicate it waits for (typically `if not ready: cond.wait()`, or a bare
     `cond.wait()`). `wait_for(predicate)` is fine, and so is `Event.wait()`, and so is
     code whose next statement checks the predicate again (`assert`/`if` on what was
-    tested, or, after a timed wait, `return ready` reporting the outcome).
+    tested, or, after a timed wait, `return ready` reporting the outcome), and a wait that
+    ends a pass of a `while` loop whose next pass re-checks.
 
     ## Why is this bad?
     Waking up from `wait()` says only that someone called `notify()`: with several

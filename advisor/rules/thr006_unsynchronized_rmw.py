@@ -21,7 +21,10 @@ class UnsynchronizedReadModifyWrite(Rule):
     Flags read-modify-writes (`x += 1`, `x = x + 1`, `d[k] = d.get(k, 0) + 1`) of shared
     state (module globals, attributes, closure variables) in code that runs on a thread,
     when no lock is held and the state really is shared: the same code runs on several
-    threads at once, or another thread (the main thread included) also writes it.
+    threads at once, or another thread (the main thread included) also writes it. A slot of
+    its own per thread (`hits[worker_id] += 1` with a different id passed to each thread)
+    and an object a task builds for itself (`Parser(text).parse()` in each task) are not
+    shared.
 
     ## Why is this bad?
     A read-modify-write is several bytecode steps. Two threads can both read the old

@@ -19,7 +19,8 @@ class FutureExceptionLost(Rule):
     Flags `executor.submit(...)` whose future is thrown away or never looked at (no
     `result()`, `exception()`, `as_completed`, `wait` followed by a check, or
     `add_done_callback`; not returned, stored or passed on), and `executor.map(...)`
-    whose result iterator is discarded.
+    whose result iterator is discarded. A task that catches every exception itself (or
+    only calls functions that do) loses nothing and is not reported.
 
     ## Why is this bad?
     An exception raised by the submitted function is stored in its future and re-raised

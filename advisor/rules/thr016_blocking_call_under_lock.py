@@ -43,7 +43,9 @@ class BlockingCallUnderLock(Rule):
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
     HTTP requests, socket I/O, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()`
     without a timeout) made while a `Lock`, `RLock` or `Condition` is held. A function that
-    blocks and is only ever called with a lock held is reported where it is called. Waiting for another thread
+    blocks and is only ever called with a lock held is reported where it is called. Socket
+    I/O under a lock that every user takes only to do I/O on that socket (a write lock that
+    keeps messages whole) is left alone. Waiting for another thread
     (a join, a queue join, an event) is left alone when the awaited code never takes the lock,
     or when no other function takes it (it only serialises calls of this one, as a `flush()`
     lock does): the wait cannot deadlock on it.
@@ -339,6 +341,18 @@ def _socket_refs(model) -> frozenset[str]:
     return result
 
 
+def _serialises(model, lock: str, sock: str) -> bool:
+    """Every function that takes ``lock`` does I/O on ``sock`` while holding it: the lock
+    exists to keep whole messages from interleaving on the socket (a write lock), and
+    waiting for it is waiting for the socket."""
+    takers = {a.function for a in model.acquires if a.ref == lock}
+    return bool(takers) and all(
+        any(c.attr in SOCKET_IO and c.receiver == sock and any(h.ref == lock for h in c.held)
+            for c in model.functions[f].calls)
+        for f in takers
+    )
+
+
 def _returns_ref(fn, refs: set[str]) -> bool:
     """Every ``return`` of ``fn`` gives one of ``refs`` (and it has at least one)."""
     returns = [a for a in fn.accesses if a.kind == "read" and isinstance(a.statement, cst.SimpleStatementLine)
@@ -350,6 +364,8 @@ def _blocking(model, call: Call) -> str | None:
     qual = call.qualname or ""
     node = call.node
     if call.attr in SOCKET_IO and call.receiver and call.receiver in _socket_refs(model):
+        if call.held and all(_serialises(model, h.ref, call.receiver) for h in call.held):
+            return None
         return "does network I/O on a socket"
     if qual in BLOCKING:
         if qual == "time.sleep" and node.args and isinstance(node.args[0].value, cst.Integer) and node.args[0].value.value == "0":

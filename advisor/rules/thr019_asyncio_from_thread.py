@@ -37,6 +37,8 @@ class AsyncioFromThread(Rule):
     (`loop.call_soon`, `loop.create_task`, `fut.set_result`, `queue.put_nowait`, `event.set`,
     `asyncio.ensure_future`...) called from a worker thread while the loop runs on another
     thread, and loop methods called from the main thread on a loop that a worker thread runs.
+    Calls in a branch chosen by asking which thread runs the code (`get_ident()`,
+    `current_thread()`) are left alone.
 
     ## Why is this bad?
     asyncio objects are not thread-safe: only `call_soon_threadsafe` and
