@@ -118,6 +118,12 @@ class _SequenceBinding(cst.CSTVisitor):
         ):
             self.found = True
 
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.value, (cst.Tuple, cst.List, cst.ListComp)) and isinstance(node.target, cst.Name) and (
+            node.target.value == self.name
+        ):
+            self.found = True
+
     def visit_Param(self, node: cst.Param) -> None:
         if node.name.value == self.name and node.annotation is not None:
             text = cst.Module([]).code_for_node(node.annotation.annotation)

@@ -224,18 +224,23 @@ def _containers(root: cst.CSTNode) -> set[str]:
     """Locals bound to a fresh mutable container (``{}``, ``[]``, ``dict()``, ``deque()``...)."""
     out: set[str] = set()
 
+    def fresh(value: cst.BaseExpression | None) -> bool:
+        if isinstance(value, cst.Call):
+            func = value.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+            return name in CONTAINER_CALLS
+        return isinstance(value, (cst.Dict, cst.List, cst.Set, cst.DictComp, cst.ListComp, cst.SetComp))
+
     class V(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
-            value = node.value
-            fresh = isinstance(value, (cst.Dict, cst.List, cst.Set, cst.DictComp, cst.ListComp, cst.SetComp))
-            if isinstance(value, cst.Call):
-                func = value.func
-                name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
-                fresh = name in CONTAINER_CALLS
-            if fresh:
+            if fresh(node.value):
                 for target in node.targets:
                     if isinstance(target.target, cst.Name):
                         out.add(target.target.value)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            if fresh(node.value) and isinstance(node.target, cst.Name):
+                out.add(node.target.value)
 
     root.visit(V())
     return out
