@@ -407,6 +407,21 @@ class ModuleModel:
                     passed[ref] = not starred and isinstance(value, cst.Name) and f"l:{call.function}.{value.value}" in fresh
         return {ref for ref, ok in passed.items() if ok}
 
+    def through_fresh_local(self, access: Access) -> bool:
+        """``access`` reaches its object through a local (or parameter) of its function that
+        holds an object built there for that call only (``mine = Report(); mine.n += 1``)."""
+        import libcst as cst
+
+        node = access.node
+        if isinstance(node, cst.Subscript):
+            node = node.value
+        while isinstance(node, cst.Attribute):
+            node = node.value
+        fn = self.functions.get(access.function)
+        if not isinstance(node, cst.Name) or fn is None or node.value == fn.self_name:
+            return False
+        return f"l:{access.function}.{node.value}" in self.fresh_locals
+
     def self_class(self, function: str) -> str | None:
         """The class whose ``self`` a function sees: its own, or its enclosing method's."""
         fn = self.functions.get(function)
