@@ -234,6 +234,9 @@ def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool, boo
             return None
     if isinstance(test, cst.Call):
         func = test.func
+        each = _each_flag(test)
+        if each is not None:
+            return each, False, negated, compared
         if isinstance(func, cst.Attribute) and func.attr.value == "is_set" and not test.args:
             return test, True, negated, compared
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and not test.args:
@@ -244,8 +247,29 @@ def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool, boo
     return None
 
 
+def _each_flag(test: cst.Call) -> cst.Attribute | None:
+    """``w.finished`` in ``all(w.finished for w in workers)``: the flag polled on each item."""
+    if not (isinstance(test.func, cst.Name) and test.func.value == "all" and len(test.args) == 1):
+        return None
+    gen = test.args[0].value
+    if not isinstance(gen, cst.GeneratorExp) or not isinstance(gen.elt, cst.Attribute):
+        return None
+    target = gen.for_in.target
+    base = gen.elt.value
+    if isinstance(base, cst.Name) and isinstance(target, cst.Name) and base.value == target.value:
+        return gen.elt
+    return None
+
+
 def _ref(model: ModuleModel, fn: FunctionInfo, expr: cst.BaseExpression) -> str | None:
     ref = ref_at(model, expr)
+    local_attr = ref is not None and isinstance(expr, cst.Attribute) and ref == f"l:{fn.qualname}.{dotted(expr)}"
+    if (ref is None or local_attr) and isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+        # an item of a collection of objects of unknown type: the one class that sets this attribute
+        owners = {a.ref for a in model.accesses if a.kind == "write" and a.ref.startswith("a:")
+                  and a.ref.count(".") == 1 and a.ref.endswith("." + expr.attr.value)}
+        if len(owners) == 1:
+            ref = owners.pop()
     if ref is not None:
         return ref if ref.startswith(("g:", "a:", "l:")) else None
     if isinstance(expr, cst.Name) and expr.value in fn.local_names:
