@@ -135,6 +135,10 @@ FRESH = (
     "def task_filled(text):\n"
     "    parser = Parser(text)\n"
     "    fill(parser)\n"
+    "def fill_inline(p):\n"
+    "    p.run()\n"
+    "def task_inline(text):\n"
+    "    fill_inline(Parser(text))\n"
     "def task_on_shared():\n"
     "    shared.run()\n"
     "def handed(text):\n"
@@ -152,7 +156,7 @@ FRESH = (
 
 def test_an_object_built_by_the_task_itself_is_its_own() -> None:
     model = model_of(FRESH)
-    assert model.fresh_locals == {"l:task.parser", "l:task_filled.parser", "l:fill.p"}
+    assert model.fresh_locals == {"l:task.parser", "l:task_filled.parser", "l:fill.p", "l:fill_inline.p"}
     assert {"task", "task_on_shared", "handed", "Parser.run"} <= model.contexts["Parser.step"]
     seen_by_self = model.contexts_for("Parser.step", "a:Parser.pos")
     assert not {"task", "task_filled"} & seen_by_self

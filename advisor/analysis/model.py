@@ -360,7 +360,7 @@ class ModuleModel:
     def constructed_refs(self) -> frozenset[str]:
         """Refs every binding of which builds a new object of a module class there
         (``tok = Tokenizer(text)``, ``self.parser = Parser()``)."""
-        built = {id(c.node) for cls, calls in self.constructions.items() if cls in self.classes for c in calls}
+        built = self._built
         verdict: dict[str, bool] = {}
         for acc in self.accesses:
             if acc.kind != "write" or verdict.get(acc.ref) is False:
@@ -368,6 +368,11 @@ class ModuleModel:
             value = assigned_value(acc)
             verdict[acc.ref] = value is not None and id(value) in built
         return frozenset(ref for ref, ok in verdict.items() if ok)
+
+    @cached_property
+    def _built(self) -> frozenset[int]:
+        """Ids of the calls that build an object of a module class."""
+        return frozenset(id(c.node) for cls, calls in self.constructions.items() if cls in self.classes for c in calls)
 
     def _bound_in_own_function(self, ref: str) -> bool:
         """A local ``l:f.name`` written only by ``f`` itself (not by a nested function)."""
@@ -384,7 +389,8 @@ class ModuleModel:
 
     def _fresh_params(self, fresh: set[str]) -> set[str]:
         """Parameters every caller passes an object of its own (``fill(registry)`` right after
-        ``registry = Registry()``); a function some thread starts directly is not one."""
+        ``registry = Registry()``, or ``fill(Registry())``); a function some thread starts
+        directly is not one."""
         import libcst as cst
 
         passed: dict[str, bool] = {}
@@ -404,7 +410,10 @@ class ModuleModel:
                         (a for a in call.node.args if a.keyword is not None and a.keyword.value == param), None
                     )
                     value = arg.value if arg is not None else None
-                    passed[ref] = not starred and isinstance(value, cst.Name) and f"l:{call.function}.{value.value}" in fresh
+                    passed[ref] = not starred and (
+                        (isinstance(value, cst.Name) and f"l:{call.function}.{value.value}" in fresh)
+                        or id(value) in self._built  # `deliver(Delivery(...))`
+                    )
         return {ref for ref, ok in passed.items() if ok}
 
     def through_fresh_local(self, access: Access) -> bool:
