@@ -42,8 +42,8 @@ class BlockingCallUnderLock(Rule):
     ## What it does
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
     HTTP requests, socket I/O, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()`
-    without a timeout) made while a `Lock`, `RLock` or `Condition` is held. A function that
-    blocks and is only ever called with a lock held is reported where it is called. Socket
+    without a timeout) made while a `Lock`, `RLock` or `Condition` is held, directly or in a
+    function called there (reported at the call). Socket
     I/O under a lock that every user takes only to do I/O on that socket (a write lock that
     keeps messages whole) is left alone. Waiting for another thread
     (a join, a queue join, an event) is left alone when the awaited code never takes the lock,
@@ -113,28 +113,21 @@ class BlockingCallUnderLock(Rule):
                 continue
             locks = locks_at(call) if call.held else []
             if not locks:
-                sites = callers.get(call.function, [])
-                if not sites or call.function in model.thread_entries:
+                if call.function in model.thread_entries:
                     continue
-                if any(_in_init_guard(model, site) for site in sites):
-                    continue
-                held_by_all = [locks_at(site, call) for site in sites]
-                if len(held_by_all) != len(sites) or not all(held_by_all):
-                    continue
-                common = set.intersection(*({_lock_text(ctx, h) for h in hs} for hs in held_by_all))
-                if not common:
-                    continue
-                lock = sorted(common)[0]
                 inner = f"`{_callee_text(ctx, call)}` (line {ctx.span(call.node).line})"
-                for site in sites:
-                    if id(site.node) in reported:
+                for site in callers.get(call.function, []):
+                    if id(site.node) in reported or _in_init_guard(model, site):
+                        continue
+                    held = locks_at(site, call)
+                    if not held:
                         continue
                     reported.add(id(site.node))
                     yield self.finding(
                         ctx,
                         site.node,
-                        f"`{_callee_text(ctx, site)}` calls {inner}, which {what}, while `{lock}` is held; "
-                        "every thread waiting for the lock stalls with it",
+                        f"`{_callee_text(ctx, site)}` calls {inner}, which {what}, while "
+                        f"`{_lock_text(ctx, held[-1])}` is held; every thread waiting for the lock stalls with it",
                         function=function_label(site.function),
                     )
                 continue
