@@ -166,8 +166,9 @@ def _ends_loop_pass(call, parents) -> bool:
 
 
 def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
-    """The statement right after the wait looks at the predicate again: an ``assert``,
-    ``if`` or ``while`` reading everything the enclosing ``if`` tested, or, after a timed wait, a
+    """The statement right after the wait looks at the predicate again: an ``assert``, or an
+    ``if`` or ``while`` whose test holds whenever the enclosing ``if``'s test still does (or,
+    when that cannot be told, that reads everything it tested), or, after a timed wait, a
     ``return`` that reports a value without acting on it (the caller learns whether the
     wait succeeded). Such code handles an early wake-up."""
     test = _enclosing_test(call, parents)
@@ -178,6 +179,9 @@ def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
     if isinstance(node, cst.Assert):
         return timed or bool(names) and names <= _dotted_names(node.test)
     if isinstance(node, (cst.If, cst.While)):
+        implied = _implies(test, node.test) if test is not None else None
+        if implied is not None:
+            return implied
         return bool(names) and names <= _dotted_names(node.test)
     if isinstance(node, cst.Return):
         return timed and node.value is not None and not _acts(node.value)
@@ -202,6 +206,44 @@ def _enclosing_test(call, parents) -> cst.BaseExpression | None:
             return None
         node = parent
     return None
+
+
+def _implies(guard: cst.BaseExpression, recheck: cst.BaseExpression) -> bool | None:
+    """Whether ``recheck`` is true whenever ``guard`` is (so a wake-up that finds the guard
+    still true is caught), reading both as ``not``/``and``/``or`` over the same atoms
+    (``self._heap``, ``x is None``...). None when the re-check reads other atoms or there are
+    too many to tell."""
+    atoms: dict[str, int] = {}
+    g = _boolean(guard, atoms)
+    known = len(atoms)
+    r = _boolean(recheck, atoms)
+    if len(atoms) > known or known > 8:
+        return None  # the re-check tests something else too (`len(q) == 0` for `not q`)
+    for bits in range(1 << len(atoms)):
+        if _value(g, bits) and not _value(r, bits):
+            return False
+    return True
+
+
+def _boolean(expr: cst.BaseExpression, atoms: dict[str, int]):
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        return ("not", _boolean(expr.expression, atoms))
+    if isinstance(expr, cst.BooleanOperation):
+        op = "and" if isinstance(expr.operator, cst.And) else "or"
+        return (op, _boolean(expr.left, atoms), _boolean(expr.right, atoms))
+    text = "".join(cst.Module([]).code_for_node(expr).split())
+    return ("atom", atoms.setdefault(text, len(atoms)))
+
+
+def _value(form, bits: int) -> bool:
+    kind = form[0]
+    if kind == "atom":
+        return bool(bits >> form[1] & 1)
+    if kind == "not":
+        return not _value(form[1], bits)
+    if kind == "and":
+        return _value(form[1], bits) and _value(form[2], bits)
+    return _value(form[1], bits) or _value(form[2], bits)
 
 
 def _dotted_names(expr: cst.CSTNode) -> set[str]:
