@@ -6,7 +6,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.extract import dotted
-from ..analysis.model import MODULE, Access, ModuleModel, Spawn
+from ..analysis.model import MODULE, Access, ModuleModel, Spawn, assigned_value
 from .base import Finding, Rule, RuleContext
 from .thr004_acquire_without_release import ancestors, parent_map
 from .thr007_lock_order_inversion import transitive_takes
@@ -363,11 +363,38 @@ def _concurrent_spawns(model: ModuleModel, access: Access, entry: str) -> list[S
         if entry_fn.class_name is None:
             return spawns
         on_one = [s for s in spawns if _shares_instance(model, s)]
+        if on_one:
+            return on_one
         own = model.self_class(access.function)
-        if own is not None and own != entry_fn.class_name and not on_one:
+        if own is not None and own != entry_fn.class_name:
             return spawns if _reached_through_shared(model, entry_fn.class_name, own) else []
-        return on_one
+        holder = _holder_attr(access.node)
+        if own == entry_fn.class_name and holder is not None:
+            # `self.farm.stats.n += 1` in a per-object thread: shared unless each builds its own
+            return [] if _built_by_each(model, f"a:{own}.{holder}") else spawns
+        return []
     return spawns
+
+
+def _holder_attr(node: cst.CSTNode) -> str | None:
+    """``farm`` for ``self.farm.stats.n`` (an object reached through an attribute of self)."""
+    if isinstance(node, cst.Subscript):
+        node = node.value
+    chain = []
+    while isinstance(node, cst.Attribute):
+        chain.append(node.attr.value)
+        node = node.value
+    return chain[-1] if isinstance(node, cst.Name) and len(chain) >= 2 else None
+
+
+def _built_by_each(model: ModuleModel, ref: str) -> bool:
+    """Every assignment of ``ref`` builds a value there (a call or a display), none hands on an
+    existing object (``self.farm = farm``)."""
+    writes = [a for a in model.accesses if a.ref == ref and a.kind == "write"]
+    return bool(writes) and all(
+        (value := assigned_value(a)) is not None and not isinstance(value, (cst.Name, cst.Attribute, cst.Subscript))
+        for a in writes
+    )
 
 
 def _reached_through_shared(model: ModuleModel, holder: str, cls: str) -> bool:
