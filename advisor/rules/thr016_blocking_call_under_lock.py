@@ -43,7 +43,8 @@ class BlockingCallUnderLock(Rule):
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
     HTTP requests, socket I/O, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()`
     without a timeout) made while a `Lock`, `RLock` or `Condition` is held, directly or in a
-    function called there (reported at the call). Socket
+    function called there (reported at the call; when other callers do not hold a lock, only
+    if the function always blocks, not in a retry loop or a special case). Socket
     I/O under a lock that every user takes only to do I/O on that socket (a write lock that
     keeps messages whole) is left alone. Waiting for another thread
     (a join, a queue join, an event) is left alone when the awaited code never takes the lock,
@@ -116,11 +117,12 @@ class BlockingCallUnderLock(Rule):
                 if call.function in model.thread_entries:
                     continue
                 inner = f"`{_callee_text(ctx, call)}` (line {ctx.span(call.node).line})"
-                for site in callers.get(call.function, []):
-                    if id(site.node) in reported or _in_init_guard(model, site):
-                        continue
-                    held = locks_at(site, call)
-                    if not held:
+                sites = callers.get(call.function, [])
+                held_at = [locks_at(site, call) for site in sites]
+                if not all(held_at) and not _unconditional(model, call):
+                    continue  # a retry back-off or a special case, on a path some callers take unlocked
+                for site, held in zip(sites, held_at):
+                    if id(site.node) in reported or _in_init_guard(model, site) or not held:
                         continue
                     reported.add(id(site.node))
                     yield self.finding(
@@ -146,6 +148,16 @@ QUEUE_JOIN = "blocks until every queued item is processed"
 EVENT_WAIT = "blocks until another thread sets the event"
 WAITS_FOR_THREADS = frozenset({JOIN, QUEUE_JOIN, EVENT_WAIT})
 """What ``_blocking`` says of waits for another thread's work (its other answers are sleeps and I/O)."""
+
+
+CONDITIONAL = (cst.If, cst.IfExp, cst.For, cst.While, cst.ExceptHandler, cst.BooleanOperation, cst.Lambda,
+               cst.CompFor, cst.Match)
+
+
+def _unconditional(model, call: Call) -> bool:
+    """The call runs every time its function does (not under an ``if``, a loop or an
+    ``except``)."""
+    return not any(isinstance(n, CONDITIONAL) for n in chain(model, model.functions[call.function].node, call.node))
 
 
 def _awaited(model, call: Call) -> set[str]:
