@@ -12,6 +12,18 @@ def names_in(node: cst.CSTNode) -> set[str]:
     return finder.names
 
 
+def all_names(node: cst.CSTNode) -> list[cst.Name]:
+    """Every ``Name`` node under ``node`` in source order, attribute names included."""
+    out: list[cst.Name] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            out.append(n)
+
+    node.visit(V())
+    return out
+
+
 def calls_in(node: cst.CSTNode) -> list[cst.Call]:
     """Every call expression under ``node`` (``node`` included)."""
     out: list[cst.Call] = []

@@ -5,6 +5,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel, Spawn
+from ..analysis.syntax import all_names
 from ._race import chain, function_label
 from .base import Finding, Rule, RuleContext
 
@@ -199,9 +200,9 @@ def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn:
     if not shared:
         return None
     root = fn.node
-    order = {id(n): i for i, n in enumerate(_all_names(root))}
-    inside = {id(n) for n in _all_names(spawn.node)}
-    after = max((order[id(n)] for n in _all_names(start) if id(n) in order), default=None)
+    order = {id(n): i for i, n in enumerate(all_names(root))}
+    inside = {id(n) for n in all_names(spawn.node)}
+    after = max((order[id(n)] for n in all_names(start) if id(n) in order), default=None)
     if after is None:
         return None
     for name in dict.fromkeys(shared):
@@ -243,17 +244,6 @@ def _containers(root: cst.CSTNode) -> set[str]:
                 out.add(node.target.value)
 
     root.visit(V())
-    return out
-
-
-def _all_names(node: cst.CSTNode) -> list[cst.Name]:
-    out: list[cst.Name] = []
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            out.append(n)
-
-    node.visit(V())
     return out
 
 

@@ -5,6 +5,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import MODULE, Call, ModuleModel, Spawn
+from ..analysis.syntax import all_names
 from ._threadctx import call_of, function_label, last_name, thread_entries_of
 from .base import Edit, Finding, Fix, Rule, RuleContext
 
@@ -134,25 +135,13 @@ def _thread_checked(root: cst.CSTNode) -> set[int]:
 
     class Tests(cst.CSTVisitor):
         def visit_If(self, node: cst.If) -> None:
-            if _names_in_test(node.test) & THREAD_IDENTITY:
+            if {n.value for n in all_names(node.test)} & THREAD_IDENTITY:
                 node.body.visit(Branch())
                 if node.orelse is not None:
                     node.orelse.visit(Branch())
 
     root.visit(Tests())
     return inside
-
-
-def _names_in_test(test: cst.BaseExpression) -> set[str]:
-    """Every name in ``test``, attribute names included (``t.ident``)."""
-    found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.add(n.value)
-
-    test.visit(V())
-    return found
 
 
 LOOP_ONLY = frozenset({"call_soon", "call_later", "call_at", "create_task"})
