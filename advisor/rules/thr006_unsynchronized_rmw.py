@@ -263,7 +263,7 @@ def _slot_per_iteration(model: ModuleModel, access: Access) -> bool:
     name = _index_name(access)
     return (
         name is not None and access.kind in ("item-write", "item-rmw")
-        and name in _loop_targets(model.functions[access.function].node)
+        and name in _loop_targets(model.functions[access.function].node, access.node)
     )
 
 
@@ -289,7 +289,7 @@ def _per_thread_key(model: ModuleModel, access: Access, entry: str, spawns: list
         if values is None or spawner is None or position - skip < 0 or position - skip >= len(values):
             return False
         value = values[position - skip]
-        if not (isinstance(value, cst.Name) and value.value in _loop_targets(spawner.node)):
+        if not (isinstance(value, cst.Name) and value.value in _loop_targets(spawner.node, spawn.node)):
             return False
     return True
 
@@ -316,39 +316,56 @@ def _rebinds(fn, name: str) -> bool:
     return any(a.kind == "write" and a.ref.endswith("." + name) and a.ref.startswith("l:") for a in fn.accesses)
 
 
-def _loop_targets(node: cst.CSTNode) -> frozenset[str]:
+def _loop_targets(root: cst.CSTNode, at: cst.CSTNode) -> frozenset[str]:
     """Names that take a different value on every pass of a ``for`` loop or comprehension in
-    ``node``: ``i`` in ``range(...)``, the index of ``enumerate(...)``, the keys of a dict
-    (``d.keys()``, ``k`` of ``d.items()``). A loop over a list may repeat a value."""
-    finder = _LoopTargets()
-    node.visit(finder)
-    return frozenset(finder.names)
+    ``root`` that encloses ``at``: ``i`` in ``range(...)``, the index of ``enumerate(...)``,
+    the keys of a dict (``d.keys()``, ``k`` of ``d.items()``). A loop over a list may repeat
+    a value."""
+    finder = _LoopTargets(at)
+    root.visit(finder)
+    return frozenset(finder.found)
 
 
 class _LoopTargets(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
+    def __init__(self, at: cst.CSTNode) -> None:
+        self.at = at
+        self.stack: list[set[str]] = []
+        self.found: set[str] = set()
 
-    def _loop(self, target: cst.BaseExpression, iterable: cst.BaseExpression) -> None:
-        first = target
-        if isinstance(target, (cst.Tuple, cst.List)) and target.elements:
-            first = target.elements[0].value
-        if not isinstance(first, cst.Name):
-            return
-        if isinstance(iterable, cst.Call):
-            func = iterable.func
-            name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
-            whole = first is target
-            if (name == "range" and whole) or (name == "enumerate" and not whole) or (
-                isinstance(func, cst.Attribute) and ((name == "keys" and whole) or (name == "items" and not whole))
-            ):
-                self.names.add(first.value)
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if node is self.at:
+            self.found = set().union(*self.stack)
+            return False
+        if isinstance(node, cst.For):
+            self.stack.append(_distinct(node.target, node.iter))
+        elif isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            names: set[str] = set()
+            comp = node.for_in
+            while comp is not None:
+                names |= _distinct(comp.target, comp.iter)
+                comp = comp.inner_for_in
+            self.stack.append(names)
+        return True
 
-    def visit_For(self, node: cst.For) -> None:
-        self._loop(node.target, node.iter)
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, (cst.For, cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            self.stack.pop()
 
-    def visit_CompFor(self, node: cst.CompFor) -> None:
-        self._loop(node.target, node.iter)
+
+def _distinct(target: cst.BaseExpression, iterable: cst.BaseExpression) -> set[str]:
+    first = target
+    if isinstance(target, (cst.Tuple, cst.List)) and target.elements:
+        first = target.elements[0].value
+    if not isinstance(first, cst.Name) or not isinstance(iterable, cst.Call):
+        return set()
+    func = iterable.func
+    name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
+    whole = first is target
+    if (name == "range" and whole) or (name == "enumerate" and not whole) or (
+        isinstance(func, cst.Attribute) and ((name == "keys" and whole) or (name == "items" and not whole))
+    ):
+        return {first.value}
+    return set()
 
 
 def _concurrent_spawns(model: ModuleModel, access: Access, entry: str) -> list[Spawn]:
