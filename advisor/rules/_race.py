@@ -104,17 +104,25 @@ def locked(model: ModuleModel, function: str, held: Iterable[HeldLock]) -> bool:
     return bool(model.effective_held(function, held))
 
 
-def is_broad_handler(handler: cst.ExceptHandler) -> bool:
-    """``except:``, ``except Exception`` or ``except BaseException`` (possibly in a tuple)."""
+def caught_names(handler: cst.ExceptHandler) -> set[str] | None:
+    """Last names of the exception types an ``except`` clause names (``queue.Empty`` ->
+    ``Empty``, tuples included); None for a bare ``except:``."""
     if handler.type is None:
-        return True
+        return None
     types = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
+    names = set()
     for t in types:
         expr = t.value if isinstance(t, cst.Element) else t
         name = expr.attr.value if isinstance(expr, cst.Attribute) else getattr(expr, "value", None)
-        if name in ("Exception", "BaseException"):
-            return True
-    return False
+        if isinstance(name, str):
+            names.add(name)
+    return names
+
+
+def is_broad_handler(handler: cst.ExceptHandler) -> bool:
+    """``except:``, ``except Exception`` or ``except BaseException`` (possibly in a tuple)."""
+    names = caught_names(handler)
+    return names is None or bool(names & {"Exception", "BaseException"})
 
 
 def function_label(function: str) -> str | None:

@@ -112,17 +112,18 @@ class _SequenceBinding(cst.CSTVisitor):
         self.name = name
         self.found = False
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if isinstance(node.value, (cst.Tuple, cst.List, cst.ListComp)) and any(
-            isinstance(t.target, cst.Name) and t.target.value == self.name for t in node.targets
+    def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        if isinstance(value, (cst.Tuple, cst.List, cst.ListComp)) and isinstance(target, cst.Name) and (
+            target.value == self.name
         ):
             self.found = True
 
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            self._bind(t.target, node.value)
+
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if isinstance(node.value, (cst.Tuple, cst.List, cst.ListComp)) and isinstance(node.target, cst.Name) and (
-            node.target.value == self.name
-        ):
-            self.found = True
+        self._bind(node.target, node.value)
 
     def visit_Param(self, node: cst.Param) -> None:
         if node.name.value == self.name and node.annotation is not None:

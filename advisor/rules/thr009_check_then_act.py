@@ -6,7 +6,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel
-from ._race import accesses_at, call_at, chain, function_label, locked, may_run_together, ref_at
+from ._race import accesses_at, call_at, caught_names, chain, function_label, locked, may_run_together, ref_at
 from .base import Finding, Rule, RuleContext
 
 REMOVERS = frozenset({"pop", "popleft", "popitem", "remove", "clear", "get", "get_nowait", "discard"})
@@ -345,14 +345,9 @@ def _handled(model: ModuleModel, call, node: cst.Call, body: tuple) -> bool:
             return False
         if isinstance(parent, cst.Try):
             for handler in parent.handlers:
-                if handler.type is None:
+                names = caught_names(handler)
+                if names is None or names & HANDLED:
                     return True
-                names = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
-                for item in names:
-                    expr = item.value if isinstance(item, cst.Element) else item
-                    last = expr.attr.value if isinstance(expr, cst.Attribute) else getattr(expr, "value", None)
-                    if last in HANDLED:
-                        return True
     return False
 
 

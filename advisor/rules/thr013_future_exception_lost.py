@@ -188,7 +188,7 @@ def _catches_all(model: ModuleModel, function: str, depth: int = 2) -> bool:
     value = small.value if isinstance(small, (cst.Expr, cst.Return)) else None
     if not isinstance(value, cst.Call) or any(_has_call(a.value) for a in value.args):
         return False
-    call = next((c for c in info.calls if c.node is value), None)
+    call = call_at(model, value)
     return call is not None and bool(call.callees) and all(_catches_all(model, c, depth - 1) for c in call.callees)
 
 

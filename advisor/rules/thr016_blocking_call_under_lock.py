@@ -8,7 +8,7 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import Call, HeldLock, assigned_value
-from ._race import calls_in, chain, function_label
+from ._race import call_at, calls_in, chain, function_label
 from .base import Finding, Rule, RuleContext
 
 HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
@@ -332,7 +332,7 @@ def _socket_refs(model) -> frozenset[str]:
             value = assigned_value(acc)
             if not isinstance(value, cst.Call):
                 continue
-            call = next((c for c in model.functions[acc.function].calls if c.node is value), None)
+            call = call_at(model, value)
             if call is None:
                 continue
             if (call.qualname in SOCKET_MAKERS or call.attr == "wrap_socket"
