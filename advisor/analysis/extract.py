@@ -563,6 +563,8 @@ class ModelBuilder(cst.CSTVisitor):
         self._loop(-1)
 
     def visit_While(self, node: cst.While) -> None:
+        if not self._in_class_body():
+            self.fn.loops.append(node)
         self._loop(1, True)
 
     def leave_While(self, node: cst.While) -> None:

@@ -174,6 +174,7 @@ class FunctionInfo:
     calls: list[Call] = field(default_factory=list)
     accesses: list[Access] = field(default_factory=list)
     acquires: list[LockAcquire] = field(default_factory=list)
+    loops: list[cst.While] = field(default_factory=list)
     local_names: frozenset[str] = frozenset()
     global_names: frozenset[str] = frozenset()
 

@@ -52,7 +52,7 @@ class BusyWaitPolling(Rule):
         for fn in model.functions.values():
             if fn.is_lambda or not model.contexts.get(fn.qualname):
                 continue
-            for loop in _loops(fn.node if fn.qualname != MODULE else model.module):
+            for loop in fn.loops:
                 for finding in self._check_loop(ctx, fn, loop):
                     yield finding
                     break
@@ -99,31 +99,6 @@ class BusyWaitPolling(Rule):
                 f"busy-wait on `{ctx.code(expr)}`: the loop polls a flag that `{writer}` sets on another thread",
                 function=function_label(fn.qualname),
             )
-
-
-class _Loops(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found: list[cst.While] = []
-
-    def visit_While(self, node: cst.While) -> None:
-        self.found.append(node)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-
-def _loops(node: cst.CSTNode) -> list[cst.While]:
-    visitor = _Loops()
-    body = node.body if isinstance(node, cst.FunctionDef) else node
-    if isinstance(body, (cst.BaseSuite, cst.Module)):
-        body.visit(visitor)
-    return visitor.found
 
 
 def _is_waiting_statement(stmt: cst.BaseStatement) -> bool:

@@ -116,7 +116,6 @@ class BlockingCallUnderLock(Rule):
             if not locks:
                 if call.function in model.thread_entries:
                     continue
-                inner = f"`{_callee_text(ctx, call)}` (line {ctx.span(call.node).line})"
                 sites = callers.get(call.function, [])
                 held_at = [locks_at(site, call) for site in sites]
                 if not all(held_at) and not _unconditional(model, call):
@@ -125,6 +124,7 @@ class BlockingCallUnderLock(Rule):
                     if id(site.node) in reported or _in_init_guard(model, site) or not held:
                         continue
                     reported.add(id(site.node))
+                    inner = f"`{_callee_text(ctx, call)}` (line {ctx.span(call.node).line})"
                     yield self.finding(
                         ctx,
                         site.node,
