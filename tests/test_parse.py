@@ -55,3 +55,27 @@ def test_parse_errors_still_raise():
         parse_mod.parse("def f(:\n")
     with pytest.raises(cst.CSTValidationError):
         cst.Name("")
+
+
+ODD_LAYOUT = (
+    "# header\r\nimport threading as t\r\n\r\nclass A:\r\n    def f(self, x=(1,\r\n            2)):\r\n"
+    "        with self.lock:  # c\r\n            return [y for y in x\n                    if y]\r\n"
+    'x = """a\rb\nc"""; y = (\\\n  1)\n@dec\nasync def g(): await h()\n'
+)
+
+
+@pytest.mark.parametrize("name", ["threading.py", "asyncio/base_events.py", "dataclasses.py", "zipfile.py", None])
+def test_positions_are_libcst_positions(name):
+    """The lean position pass gives every node exactly ``PositionProvider``'s range
+    (mixed newlines, continuations, decorators and comments included)."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from advisor.analysis.positions import node_spans
+
+    source = (STDLIB / name).read_text(encoding="utf-8") if name else ODD_LAYOUT
+    module = parse_mod.parse(source)
+    ours = node_spans(module)
+    theirs = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    assert len(ours) == len(theirs) > 20
+    for node, rng in theirs.items():
+        assert ours[node] == (rng.start.line, rng.start.column, rng.end.line, rng.end.column), type(node).__name__
