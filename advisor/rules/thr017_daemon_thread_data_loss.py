@@ -70,7 +70,8 @@ class DaemonThreadDataLoss(Rule):
                 continue
             if not _is_daemon(model, spawn):
                 continue
-            reach = model.reachable(spawn.targets)
+            found = model.reachable(spawn.targets)
+            reach = [f for f in model.functions if f in found]  # source order: the same message every run
             writes = [c for f in reach for c in model.functions[f].calls if _is_write(c)]
             if not writes or _joined(model, spawn):
                 continue
@@ -171,7 +172,7 @@ ADDS = frozenset({"append", "appendleft", "extend", "insert", "add", "update", "
 SLEEPS = frozenset({"time.sleep", "sleep"})
 
 
-def _flushed_buffer(model: ModuleModel, reach: set[str]) -> str | None:
+def _flushed_buffer(model: ModuleModel, reach: list[str]) -> str | None:
     """A periodic flusher: the thread loops with a sleep or timed wait, writes to a sink, and
     empties a shared container (all of it: ``clear()``, ``popleft()``, a fresh ``[]``; not
     ``pop(key)``, which evicts) that code outside the thread fills, and no code outside the
@@ -189,7 +190,8 @@ def _flushed_buffer(model: ModuleModel, reach: set[str]) -> str | None:
         for a in model.functions[f].accesses:
             if a.kind == "write" and a.statement is not None and _fresh_container(a):
                 drainers.setdefault(a.ref, set()).add(f)
-    outside = [f for f in model.functions if f not in reach]
+    members = set(reach)
+    outside = [f for f in model.functions if f not in members]
     filled = sorted({
         a.ref for f in outside for a in model.functions[f].accesses
         if a.ref in drainers and (a.kind in ("item-write", "item-rmw") or (a.kind == "mutate" and _adds(a.node)))
