@@ -116,6 +116,30 @@ def _is_waiting_statement(stmt: cst.BaseStatement) -> bool:
     return True
 
 
+def _is_escape(stmt: cst.BaseStatement) -> bool:
+    """A give-up check that leaves the loop (``if time.monotonic() > deadline: raise ...``, with
+    ``return`` or ``break`` too) or a local counter for one (``waited += step``): the loop still
+    waits by polling."""
+    if isinstance(stmt, cst.If):
+        if stmt.orelse is not None:
+            return False
+        if isinstance(stmt.body, cst.SimpleStatementSuite):
+            smalls = list(stmt.body.body)
+        else:
+            smalls = []
+            for line in stmt.body.body:
+                if not isinstance(line, cst.SimpleStatementLine):
+                    return False
+                smalls.extend(line.body)
+        return bool(smalls) and all(isinstance(x, (cst.Raise, cst.Return, cst.Break)) for x in smalls)
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.AugAssign)
+        and isinstance(stmt.body[0].target, cst.Name)
+    )
+
+
 def _is_sleep(func: cst.BaseExpression) -> bool:
     """``sleep(...)``, ``time.sleep(...)`` or ``asyncio.sleep(...)``; ``conn.sleep(0)`` on an
     object may run an event loop that sets the flag (pika's ``BlockingConnection.sleep``), and
@@ -150,7 +174,9 @@ def _polled(loop: cst.While) -> list[tuple[cst.BaseExpression, bool, bool | None
             return []
     elif not stmts:
         return []
-    if not all(_is_waiting_statement(s) for s in stmts):
+    if not all(_is_waiting_statement(s) or _is_escape(s) for s in stmts):
+        return []
+    if not any(_is_waiting_statement(s) for s in stmts):
         return []
     # any one operand ends the loop: `while a and b:`, `if a or b: break`
     joiner = cst.Or if exit_when_true else cst.And
