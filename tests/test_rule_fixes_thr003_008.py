@@ -76,7 +76,7 @@ def test_thr004_fix_turns_pair_into_with() -> None:
 
 def test_thr005_fix_turns_if_into_while() -> None:
     results = fixed_once("thr005_wait_not_in_loop.py", "THR005")
-    assert [f.line for f, _ in results] == [20, 62, 85, 101, 121, 137]
+    assert [f.line for f, _ in results] == [20, 62, 85, 101, 121, 137, 155]
     finding, new = results[0]
     assert finding.fix.applicability == "unsafe"
     assert "            while not self._jobs:\n                self._cond.wait()  # expect: THR005\n" in new

@@ -179,6 +179,8 @@ def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
     if isinstance(node, cst.Assert):
         return timed or bool(names) and names <= _dotted_names(node.test)
     if isinstance(node, (cst.If, cst.While)):
+        if isinstance(node, cst.If) and not timed and _gives_up(node):
+            return False  # another waiter took the item: treating that as the end is the bug
         implied = _implies(test, node.test) if test is not None else None
         if implied is not None:
             return implied
@@ -186,6 +188,16 @@ def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
     if isinstance(node, cst.Return):
         return timed and node.value is not None and not _acts(node.value)
     return False
+
+
+def _gives_up(node: cst.If) -> bool:
+    """The re-check's branch leaves the function (``return None``, ``raise``): after a wait
+    without a timeout, a wake-up that finds the predicate false is taken for the end state."""
+    body = node.body
+    last = body.body[-1] if body.body else None
+    if isinstance(last, cst.SimpleStatementLine):
+        last = last.body[-1] if last.body else None
+    return isinstance(last, (cst.Return, cst.Raise))
 
 
 def _acts(expr: cst.CSTNode) -> bool:
