@@ -69,11 +69,27 @@ class CheckThenAct(Rule):
             if not model.contexts.get(fn.qualname):
                 continue
             for stmt, rest in _conditionals(fn.node):
+                reported = False
                 for check in _checks(model, ctx, stmt, rest):
                     finding = self._judge(ctx, model, fn, check)
                     if finding is not None:
                         yield finding
+                        reported = True
                         break
+                if not reported and isinstance(stmt, cst.If):
+                    late = _locked_act(model, fn, stmt, rest)
+                    if late is not None:
+                        write, lock, rival = late
+                        what = ctx.code(stmt.test) if len(ctx.code(stmt.test)) < 50 else "the state"
+                        where = "on several threads" if rival == fn.qualname else f"while `{rival}` may run on another thread"
+                        yield self.finding(
+                            ctx,
+                            stmt.test,
+                            f"check-then-act on `{what}`: the test runs without `{lock}`, which is taken only for "
+                            f"the update at line {ctx.span(write).line}, and this runs {where}; the state can change in between",
+                            help="take the lock before the test (or test again under it) so the test and the update are one step",
+                            function=function_label(fn.qualname),
+                        )
 
     def _judge(self, ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, check: _Check) -> Finding | None:
         test_held = [a.held for a in accesses_at(model, check.test) if a.ref == check.ref]
@@ -383,3 +399,104 @@ def _changes(model: ModuleModel, acc, wanted: tuple[str, ...]) -> bool:
         return False
     is_del = acc.statement is not None and any(isinstance(s, cst.Del) and s.target is acc.node for s in acc.statement.body)
     return ("remove" in wanted) if is_del else ("add" in wanted)
+
+
+class _Nodes(cst.CSTVisitor):
+    """Names, attributes, ``with`` blocks and tests in a body (nested definitions left out)."""
+
+    def __init__(self) -> None:
+        self.names: list[cst.CSTNode] = []
+        self.withs: list[cst.With] = []
+        self.tests: list[cst.BaseExpression] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.append(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.names.append(node)
+
+    def visit_With(self, node: cst.With) -> None:
+        self.withs.append(node)
+
+    def visit_If(self, node: cst.If) -> None:
+        self.tests.append(node.test)
+
+    def visit_While(self, node: cst.While) -> None:
+        self.tests.append(node.test)
+
+    def visit_Assert(self, node: cst.Assert) -> None:
+        self.tests.append(node.test)
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self.tests.append(node.test)
+
+
+def _nodes(*roots: cst.CSTNode) -> _Nodes:
+    found = _Nodes()
+    for root in roots:
+        root.visit(found)
+    return found
+
+
+def _state_read(model: ModuleModel, fn: FunctionInfo, test: cst.BaseExpression) -> set[str] | None:
+    """Attributes and globals ``test`` reads with no lock held (a property counts as what it
+    reads of its object); None when a lock is held there."""
+    refs: set[str] = set()
+    for node in _nodes(test).names:
+        for acc in accesses_at(model, node):
+            if acc.kind != "read" or not acc.ref.startswith(("a:", "g:")) or model.primitive_kind(acc.ref) is not None:
+                continue
+            if locked(model, fn.qualname, acc.held):
+                return None
+            refs.add(acc.ref)
+            prop = model.functions.get(acc.ref[2:])
+            if prop is not None and "property" in prop.decorators and prop.class_name:
+                refs.update(a.ref for a in prop.accesses if a.kind == "read" and a.ref.startswith(f"a:{prop.class_name}."))
+    return refs
+
+
+def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[cst.CSTNode, ...]):
+    """``if job.state is PENDING: with lock: job.state = CANCELLED`` (or ``if item.available <
+    n: raise ...`` followed by ``with lock: item.reserved += n``): the test reads state without
+    the lock that its own update then takes, and nothing tests it again under the lock.
+    Returns (the write, the lock's text, a rival writer that may run at the same time)."""
+    refs = _state_read(model, fn, stmt.test)
+    if not refs:
+        return None
+    body = (stmt.body,) + (rest if stmt.orelse is None and _exits(stmt.body) else ())
+    for block in _nodes(*body).withs:
+        inner = _nodes(block.body)
+        if any(acc.ref in refs for t in inner.tests for n in _nodes(t).names for acc in accesses_at(model, n)):
+            continue  # tested again under the lock
+        for node in inner.names:
+            for acc in accesses_at(model, node):
+                if acc.ref not in refs or acc.kind not in ("write", "rmw") or not acc.held:
+                    continue
+                lock = next((h for h in acc.held if any(h.node is item.item for item in block.items)), None)
+                if lock is None:
+                    continue
+                rival = _writer(model, fn.qualname, acc.ref)
+                if rival is not None:
+                    return acc.node, cst.Module([]).code_for_node(lock.node), rival
+    return None
+
+
+def _writer(model: ModuleModel, function: str, ref: str) -> str | None:
+    """A function that assigns ``ref`` and may run at the same time as ``function``."""
+    for other in model.functions.values():
+        if other.name in SETUP or other.qualname == MODULE:
+            continue
+        if any(a.ref == ref and a.kind in ("write", "rmw") for a in other.accesses) and may_run_together(
+            model, function, other.qualname, ref
+        ):
+            return other.qualname
+    return None
