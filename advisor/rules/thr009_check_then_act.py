@@ -484,10 +484,25 @@ def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[
                 lock = next((h for h in acc.held if any(h.node is item.item for item in block.items)), None)
                 if lock is None:
                     continue
+                if acc.kind == "write" and _presence_test(model, stmt.test, acc.ref):
+                    continue  # lazy initialisation under a lock: THR015's
                 rival = _writer(model, fn.qualname, acc.ref)
                 if rival is not None:
                     return acc.node, cst.Module([]).code_for_node(lock.node), rival
     return None
+
+
+def _presence_test(model: ModuleModel, test: cst.BaseExpression, ref: str) -> bool:
+    """``x is None``, ``x is not None``, ``not x`` or ``x`` for ``ref``."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        comp = test.comparisons[0]
+        if not (isinstance(comp.operator, (cst.Is, cst.IsNot)) and isinstance(comp.comparator, cst.Name)
+                and comp.comparator.value == "None"):
+            return False
+        test = test.left
+    return any(acc.ref == ref for acc in accesses_at(model, test))
 
 
 def _writer(model: ModuleModel, function: str, ref: str) -> str | None:
