@@ -195,6 +195,10 @@ class ModelBuilder(cst.CSTVisitor):
         self.block_marks: list[int] = []
         self.stmt: cst.SimpleStatementLine | None = None
         self.targets: set[int] = set()
+        self.defaultdicts: set[str] = set()
+        """Refs bound to a ``defaultdict``: reading ``d[k]`` may insert ``k``."""
+        self.stored: set[int] = set()
+        """Subscripts already recorded as stored to or deleted."""
         self.pending: list[_PendingCall] = []
         self.pending_for: list[tuple[str, str]] = []
         self.thread_lists: set[str] = set()
@@ -640,6 +644,7 @@ class ModelBuilder(cst.CSTVisitor):
             ref = self.ref(target.value)
             rmw = ref is not None and value is not None and self._reads_ref(value, ref)
             self._record(ref, "item-rmw" if rmw else "item-write", target)
+            self.stored.add(id(target))
             return
         if isinstance(target, (cst.Name, cst.Attribute)):
             ref = self.ref(target)
@@ -719,6 +724,8 @@ class ModelBuilder(cst.CSTVisitor):
             return
         if qual is None:
             return
+        if qual == "collections.defaultdict":
+            self.defaultdicts.add(ref)
         kind = PRIMITIVE_TYPES.get(qual)
         if kind is None and qual in ("dataclasses.field", "field"):
             factory = _kwarg(call, "default_factory")
@@ -728,6 +735,12 @@ class ModelBuilder(cst.CSTVisitor):
                 qual = fq
         if kind is not None:
             self.model.primitives[ref] = Primitive(ref, kind, qual, call, self.fn.qualname)
+            if kind == "Condition":
+                given = next((a.value for i, a in enumerate(call.args)
+                              if (a.keyword is None and i == 0) or (a.keyword is not None and a.keyword.value == "lock")), None)
+                lock = self.ref(given) if isinstance(given, (cst.Name, cst.Attribute)) else None
+                if lock is not None and lock != ref:
+                    self.model.lock_aliases[ref] = lock
         elif qual in self.model.classes or qual.split(".<locals>.")[-1] in self.model.classes:
             self.model.types[ref] = self.model.classes.get(qual, self.model.classes.get(qual.split(".<locals>.")[-1])).name  # type: ignore[union-attr]
         elif qual in self.module_classes:
@@ -766,6 +779,7 @@ class ModelBuilder(cst.CSTVisitor):
         if isinstance(target, cst.Subscript):
             self.targets.add(id(target.value))
             self._record(self.ref(target.value), "item-rmw", target)
+            self.stored.add(id(target))
         else:
             self._record(self.ref(target), "rmw", target)
 
@@ -774,6 +788,13 @@ class ModelBuilder(cst.CSTVisitor):
         if isinstance(target, cst.Subscript):
             self.targets.add(id(target.value))
             self._record(self.ref(target.value), "item-write", target)
+            self.stored.add(id(target))
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        if self.defaultdicts and id(node) not in self.stored:
+            ref = self.ref(node.value)
+            if ref in self.defaultdicts:
+                self._record(ref, "item-write", node)  # a missing key is inserted
 
     def visit_Arg(self, node: cst.Arg) -> None:
         if node.keyword is not None:

@@ -203,6 +203,8 @@ class ModuleModel:
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     primitives: dict[str, Primitive] = field(default_factory=dict)
     spawns: list[Spawn] = field(default_factory=list)
+    lock_aliases: dict[str, str] = field(default_factory=dict)
+    """``Condition(lock)``: holding the condition is holding that lock."""
     thread_vars: dict[str, Spawn] = field(default_factory=dict)
     """Refs bound to a Thread object (``t = Thread(...)``), including loop variables over lists of them."""
     types: dict[str, str] = field(default_factory=dict)
@@ -494,15 +496,16 @@ class ModuleModel:
     def held_on_entry(self) -> dict[str, frozenset[str]]:
         """Locks every caller holds when calling a function (its callers' protection)."""
         callers: dict[str, list[tuple[str, frozenset[str]]]] = {n: [] for n in self.functions}
+        lock = self.lock_identity
         for fn in self.functions.values():
             for call in fn.calls:
-                held = frozenset(h.ref for h in call.held)
+                held = frozenset(lock(h.ref) for h in call.held)
                 for callee in call.callees:
                     if callee in callers:
                         callers[callee].append((fn.qualname, held))
         result: dict[str, frozenset[str]] = {}
         entries = set(self.thread_entries)
-        universe = frozenset(h.ref for c in self.calls for h in c.held)
+        universe = frozenset(lock(h.ref) for c in self.calls for h in c.held)
         for name in self.functions:
             result[name] = frozenset() if (name in entries or not callers[name]) else universe
         for _ in range(len(self.functions) + 1):
@@ -518,8 +521,16 @@ class ModuleModel:
                 break
         return result
 
+    def lock_identity(self, ref: str) -> str:
+        """The lock that holding ``ref`` takes (a ``Condition`` built on a lock: that lock)."""
+        seen = 0
+        while ref in self.lock_aliases and seen < 8:
+            ref, seen = self.lock_aliases[ref], seen + 1
+        return ref
+
     def effective_held(self, function: str, held: Iterable[HeldLock]) -> frozenset[str]:
-        return frozenset(h.ref for h in held) | self.held_on_entry.get(function, frozenset())
+        """The locks held at a point of ``function`` (its own and every caller's), by identity."""
+        return frozenset(self.lock_identity(h.ref) for h in held) | self.held_on_entry.get(function, frozenset())
 
 
 def assigned_value(acc: Access):

@@ -195,10 +195,12 @@ def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str], ref:
     owner = ref[2:].split(".", 1)[0] if ref.startswith("a:") else None
 
     def shared(*entries: str) -> bool:
-        """For instance attributes, a thread must run a method of that class (one shared ``self``)."""
+        """For instance attributes, a thread must run a method of that class (one shared
+        ``self``) or a module function, which reaches the object through what it is handed
+        (objects it builds for itself are left out by ``contexts_for``)."""
         if owner is None:
             return True
-        return any(e != "main" and model.functions[e].class_name == owner for e in entries)
+        return any(e != "main" and model.functions[e].class_name in (owner, None) for e in entries)
 
     for x in ca:
         for y in cb:
