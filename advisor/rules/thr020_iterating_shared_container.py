@@ -196,11 +196,18 @@ def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str], ref:
 
     def shared(*entries: str) -> bool:
         """For instance attributes, a thread must run a method of that class (one shared
-        ``self``) or a module function, which reaches the object through what it is handed
-        (objects it builds for itself are left out by ``contexts_for``)."""
+        ``self``), a module function, which reaches the object through what it is handed
+        (objects it builds for itself are left out by ``contexts_for``), or a method of a
+        class whose objects do not each build their own."""
         if owner is None:
             return True
-        return any(e != "main" and model.functions[e].class_name in (owner, None) for e in entries)
+        return any(e != "main" and reaches(model.functions[e].class_name) for e in entries)
+
+    def reaches(cls: str | None) -> bool:
+        if cls in (owner, None):
+            return True
+        built = model.constructions.get(owner, [])
+        return not (built and all(model.functions[c.function].class_name == cls for c in built))
 
     for x in ca:
         for y in cb:
