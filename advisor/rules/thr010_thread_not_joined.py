@@ -18,9 +18,10 @@ class ThreadNotJoined(Rule):
     ## What it does
     Flags a thread started in a function that never joins it, although the function goes
     on to read (or return) what the thread fills in: a container passed in `args` or a
-    variable the thread's closure writes. Daemon threads, timers, fire-and-forget threads
-    with no result, and threads that are returned, stored on an object or handed elsewhere
-    are not reported.
+    variable the thread's closure writes. Also a `Thread` subclass's result attribute
+    (`loader.words`, set in `run()`) read after `start()` but before its `join()`. Daemon
+    threads, timers, fire-and-forget threads with no result, and threads that are returned,
+    stored on an object or handed elsewhere are not reported.
 
     ## Why is this bad?
     Nothing waits for the work to finish. Results the thread writes are read half-done
@@ -63,7 +64,7 @@ class ThreadNotJoined(Rule):
             fn = model.functions[spawn.function]
             if fn.is_lambda or _daemon_class(model, spawn):
                 continue
-            verdict = _unjoined(ctx, model, fn, spawn)
+            verdict = _unjoined(ctx, model, fn, spawn) or _read_before_join(model, fn, spawn)
             if verdict is None:
                 continue
             node, message = verdict
@@ -249,3 +250,70 @@ def _containers(root: cst.CSTNode) -> set[str]:
 
 def _in_nested(model: ModuleModel, root: cst.CSTNode, node: cst.CSTNode) -> bool:
     return any(isinstance(p, (cst.FunctionDef, cst.Lambda)) and p is not root for p in chain(model, root, node))
+
+
+SETUP = frozenset({"__init__", "__new__", "__post_init__"})
+
+
+def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
+    """``loader.start(); ...; use(loader.words); ...; loader.join()``: an attribute the
+    thread's ``run()`` sets, read in straight-line code after the start and before the join."""
+    name = _local(fn, spawn.bound_to)
+    if spawn.kind != "subclass" or name is None or not spawn.targets:
+        return None
+    cls = model.functions[spawn.targets[0]].class_name if spawn.targets[0] in model.functions else None
+    if cls is None:
+        return None
+    prefix = f"a:{cls}."
+    written = {
+        a.ref[len(prefix):]
+        for f in model.reachable(spawn.targets) if model.functions[f].name not in SETUP
+        for a in model.functions[f].accesses if a.kind in WRITES and a.ref.startswith(prefix)
+    }
+    if not written:
+        return None
+    root = fn.node
+    start = None
+    reads: list[cst.Attribute] = []
+    for use in _uses(root, name):
+        up = chain(model, root, use)
+        parent = up[0] if up else None
+        if _in_nested(model, root, use):
+            continue
+        if not isinstance(parent, cst.Attribute) or parent.value is not use:
+            if start is not None and not isinstance(parent, cst.AssignTarget):
+                return None  # handed on: whoever gets it may wait for it
+            continue
+        attr = parent.attr.value
+        if start is None:
+            start = parent if attr == "start" else None
+            continue
+        if attr == "join":
+            break
+        called = len(up) > 1 and isinstance(up[1], cst.Call) and up[1].func is parent
+        if attr in written and not called and not isinstance(up[1] if len(up) > 1 else None, cst.AssignTarget):
+            if any(isinstance(p, (cst.While, cst.For)) for p in up):
+                return None  # progress read while it runs
+            reads.append(parent)
+        elif called and attr not in HARMLESS or _waited_on(up):
+            return None  # waits for it some other way (``loader.loaded.wait()``)
+    else:
+        return None  # never joined here
+    if start is None or not reads:
+        return None
+    read = reads[0]
+    return read, (
+        f"`{name}.{read.attr.value}` is read before `{name}.join()`: the thread that sets it in "
+        f"`{spawn.targets[0]}` may still be running, so the read sees the old value"
+    )
+
+
+def _waited_on(up: list[cst.CSTNode]) -> bool:
+    """``thread.<attr>.wait()`` (``.get()``, ``.result()``...): something of the thread's is awaited."""
+    return (
+        len(up) > 2
+        and isinstance(up[1], cst.Attribute)
+        and up[1].attr.value in ("wait", "wait_for", "get", "result", "join", "acquire")
+        and isinstance(up[2], cst.Call)
+        and up[2].func is up[1]
+    )
