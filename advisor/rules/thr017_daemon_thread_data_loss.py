@@ -77,7 +77,8 @@ class DaemonThreadDataLoss(Rule):
                 continue
             target = spawn.targets[0]
             what = ctx.code(writes[0].node.func)
-            gets = [c for f in reach for c in model.functions[f].calls if _is_queue_get(model, c)]
+            gets = [c for f in reach for c in model.functions[f].calls
+                    if _is_queue_get(model, c) or _takes_from_buffer(model, c)]
             if gets:
                 if _queue_joined(model, gets):
                     continue
@@ -143,6 +144,22 @@ def _is_queue_get(model: ModuleModel, call: Call) -> bool:
         elif arg.keyword.value not in ("block", "timeout"):
             return False
     return True
+
+
+def _takes_from_buffer(model: ModuleModel, call: Call) -> bool:
+    """``buffer.take_batch()`` in a loop, where the method waits on a ``Condition`` and then
+    takes items out: a queue the module built itself."""
+    if call.loop_depth == 0:
+        return False
+    for callee in call.callees:
+        fn = model.functions.get(callee)
+        if fn is None:
+            continue
+        waits = any(c.attr in ("wait", "wait_for") and c.receiver_kind == "Condition" for c in fn.calls)
+        takes = any(c.attr in DRAINS and c.receiver for c in fn.calls)
+        if waits and takes:
+            return True
+    return False
 
 
 def _last(expr: cst.BaseExpression) -> str:
