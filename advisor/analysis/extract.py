@@ -553,11 +553,25 @@ class ModelBuilder(cst.CSTVisitor):
             element = self._iterated_element(node.iter)
             if element is not None:
                 self.model.types[target] = element
+        pair = node.target
+        if isinstance(pair, (cst.Tuple, cst.List)) and len(pair.elements) == 2:
+            value = self.ref(pair.elements[1].value)
+            element = self._iterated_element(node.iter, items=True)
+            if value and element is not None and value not in self.model.types:
+                self.model.types[value] = element
         self._loop(1)
 
-    def _iterated_element(self, expr: cst.BaseExpression) -> str | None:
-        """``for a in accounts.values()`` (a mapping) or ``for job in jobs`` (a sequence)."""
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "values":
+    def _iterated_element(self, expr: cst.BaseExpression, items: bool = False) -> str | None:
+        """``for a in accounts.values()`` (a mapping) or ``for job in jobs`` (a sequence);
+        ``items``: the value of ``for name, a in accounts.items()``. A copy (``list(...)``,
+        ``sorted(...)``, ``tuple(...)``) holds the same objects."""
+        if (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "sorted", "tuple")
+                and len(expr.args) == 1 and expr.args[0].keyword is None):
+            expr = expr.args[0].value
+        wanted = "items" if items else "values"
+        if items and not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == wanted):
+            return None
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == wanted:
             found = self.elements.get(self.ref(expr.func.value) or "")
             return found[1] if found and found[0] == "map" else None
         found = self.elements.get(self.ref(expr) or "")
@@ -704,6 +718,8 @@ class ModelBuilder(cst.CSTVisitor):
             self.callable_attrs.setdefault(ref, []).append(names)
 
     def _bind_value(self, ref: str, value: cst.BaseExpression) -> None:
+        if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or) and isinstance(value.right, cst.Call):
+            value = value.right  # ``supplier or SupplierClient()``
         call = value
         if isinstance(value, (cst.ListComp, cst.GeneratorExp)) and isinstance(value.elt, cst.Call):
             call = value.elt
