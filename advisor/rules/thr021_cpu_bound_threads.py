@@ -17,6 +17,8 @@ PURE_BUILTINS = frozenset(
     }
 )
 RESULT_METHODS = frozenset({"append", "extend", "add", "acquire", "release"})
+READ_METHODS = frozenset({"items", "keys", "values", "copy", "count", "index"})
+"""Methods that only read a container (``get`` too, as ``d.get(key, default)``)."""
 ARITHMETIC = (
     cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power,
     cst.LeftShift, cst.RightShift, cst.BitAnd, cst.BitOr, cst.BitXor,
@@ -121,6 +123,14 @@ def _pure_call(model: ModuleModel, call, memo: dict[str, bool], stack: set[str])
     func = call.node.func
     if call.attr in RESULT_METHODS:
         return True
+    if call.receiver_kind is None and isinstance(func, cst.Attribute):
+        if call.attr in READ_METHODS and not call.node.args:
+            return True
+        args = call.node.args
+        if call.attr == "get" and len(args) == 2 and all(a.keyword is None for a in args) and not (
+            isinstance(args[0].value, cst.Name) and args[0].value.value in ("True", "False")
+        ):
+            return True  # ``d.get(key, default)``, not ``q.get(True, timeout)``
     qual = call.qualname or ""
     if qual.startswith("math.") or qual.startswith("operator."):
         return True
