@@ -35,16 +35,18 @@ def test_same_results_for_any_job_count_and_same_as_sequential() -> None:
         assert got == expected, f"jobs={jobs}"
 
 
-def test_cli_output_identical_across_jobs() -> None:
+def test_cli_output_identical_across_jobs_and_hash_seeds() -> None:
+    """Any job count, and any string hash seed (set iteration order must not reach messages)."""
     outputs = []
-    for jobs in ("1", "4"):
+    for jobs, seed in (("1", "1"), ("4", "2"), ("2", "3")):
         proc = subprocess.run(
-            [sys.executable, "-m", "advisor.cli.main", "check", "--no-llm", "--format", "json", "--no-cache", "-j", jobs, str(FIXTURES)],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            [sys.executable, "-m", "advisor.cli.main", "check", "--no-llm", "--format", "json", "--no-cache", "-j", jobs,
+             str(FIXTURES), str(ROOT / "benchmarks" / "probes")],
+            cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONHASHSEED": seed},
         )
         assert proc.returncode == 1, proc.stderr
         outputs.append(proc.stdout)
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
     assert json.loads(outputs[0])["findings"]
 
 
