@@ -23,7 +23,9 @@ class ConditionWaitNotInLoop(Rule):
     `cond.wait()`). `wait_for(predicate)` is fine, and so is `Event.wait()`, and so is
     code whose next statement checks the predicate again (`assert`/`if` on what was
     tested, or, after a timed wait, `return ready` reporting the outcome), and a wait that
-    ends a pass of a `while` loop whose next pass re-checks.
+    ends a pass of a `while` loop whose next pass re-checks. After a wait without a
+    timeout, an `if` re-check that returns or raises does not count: it takes a wake-up
+    whose item another waiter took for the end state.
 
     ## Why is this bad?
     Waking up from `wait()` says only that someone called `notify()`: with several

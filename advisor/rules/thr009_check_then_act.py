@@ -28,7 +28,10 @@ class CheckThenAct(Rule):
     ## What it does
     Flags a test on a shared container followed by an action that relies on it, with no
     lock held, in code that runs on several threads: `if k not in cache: cache[k] = ...`,
-    `if k in d: del d[k]`, `if not q.empty(): q.get()`, `if items: items.pop()`.
+    `if k in d: del d[k]`, `if not q.empty(): q.get()`, `if items: items.pop()`. Also a
+    test of state made without the lock that the update it guards then takes, with no
+    second test under it (`if job.state == PENDING: with lock: job.state = CANCELLED`),
+    when another thread may write that state meanwhile.
 
     ## Why is this bad?
     Another thread can change the container between the test and the action. Two threads

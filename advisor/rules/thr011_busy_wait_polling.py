@@ -20,7 +20,8 @@ class BusyWaitPolling(Rule):
     Flags loops that do nothing but re-test a shared flag and sleep (or spin) until
     another thread changes it: `while not self.done: time.sleep(0.1)`,
     `while not ready: pass`, `while not event.is_set(): time.sleep(1)`, or a method that
-    only reads such state (`while not self._due(): time.sleep(0.01)`).
+    only reads such state (`while not self._due(): time.sleep(0.01)`). A give-up check in
+    the loop (`if time.monotonic() > deadline: raise TimeoutError`) is still polling.
 
     ## Why is this bad?
     Polling wastes CPU (a bare spin holds the GIL and slows the very thread it waits for)

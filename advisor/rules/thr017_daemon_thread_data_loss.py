@@ -16,8 +16,9 @@ WRITE_FUNCS = frozenset({"json.dump", "pickle.dump", "marshal.dump", "shutil.cop
 class DaemonThreadDataLoss(Rule):
     """
     ## What it does
-    Flags daemon threads that drain a queue and write what they take (to a file, socket or
-    stream) when nothing waits for them at shutdown: the thread is never joined, the queue
+    Flags daemon threads that drain a queue (or the module's own buffer: a method that
+    waits on a `Condition` and takes items out) and write what they take (to a file,
+    socket or stream) when nothing waits for them at shutdown: the thread is never joined, the queue
     is never `join()`ed, and no `atexit` hook is registered. Also flags periodic flushers:
     a daemon thread that wakes every few seconds, empties a buffer other code fills
     (`clear()`, `popleft()`, a fresh `[]`) and writes it out, when nothing outside the

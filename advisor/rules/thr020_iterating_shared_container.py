@@ -18,7 +18,9 @@ class IteratingSharedContainer(Rule):
     ## What it does
     Flags a `for` loop or comprehension over a shared dict, list or set (directly or through
     `.items()`, `.keys()`, `.values()`) when another thread may add or remove elements at
-    the same time and no common lock is held on both sides. This includes a function that
+    the same time and no common lock is held on both sides (reading `d[key]` of a
+    `defaultdict` inserts the key; a `Condition` built on a lock is that lock). This
+    includes a function that
     starts a thread (or submits a task) changing the container and then, before any
     `join()` or wait, iterates it itself or calls code that does.
 

@@ -36,7 +36,8 @@ class CpuBoundThreads(Rule):
     Flags work split across several threads (a `Thread` per chunk, `ThreadPoolExecutor.map`
     or `submit` in a loop) when the thread function is a pure-Python arithmetic loop: no
     I/O, no blocking call, no call into a C extension that releases the GIL, only
-    arithmetic, builtins like `range`/`sum`/`min` and `math` functions.
+    arithmetic, builtins like `range`/`sum`/`min`, `math` functions and reading dicts
+    (`items()`, `get(key, default)`).
 
     ## Why is this bad?
     On CPython with the GIL only one thread executes Python bytecode at a time. Splitting a
