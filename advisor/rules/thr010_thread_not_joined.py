@@ -253,6 +253,7 @@ def _in_nested(model: ModuleModel, root: cst.CSTNode, node: cst.CSTNode) -> bool
 
 
 SETUP = frozenset({"__init__", "__new__", "__post_init__"})
+SYNC = frozenset({"wait", "wait_for", "get", "result", "join", "acquire", "sleep", "barrier"})
 
 
 def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
@@ -302,6 +303,13 @@ def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
     if start is None or not reads:
         return None
     read = reads[0]
+    order = {id(n): i for i, n in enumerate(all_names(root))}
+    begin, end = order.get(id(start.value), -1), order.get(id(read.value), -1)
+    for call in fn.calls:
+        if call.attr in SYNC:
+            first = next(iter(all_names(call.node.func)), None)
+            if first is not None and begin < order.get(id(first), -1) < end:
+                return None  # waits for something the thread does first (worker_started.wait())
     return read, (
         f"`{name}.{read.attr.value}` is read before `{name}.join()`: the thread that sets it in "
         f"`{spawn.targets[0]}` may still be running, so the read sees the old value"
