@@ -1170,11 +1170,16 @@ def _spawn_of(builder: ModelBuilder, call: Call) -> Spawn | None:
         expr = target.value if target else None
         found = (run,) if run else targets(expr)
         return Spawn("subclass", node, call.function, expr, found, _kwarg(node, "args"), in_loop)
-    if _is_threading_server(model, short or qual):
+    server = short or qual
+    if not server and _super_init(node):
+        server = model.functions[call.function].class_name or ""  # ``super().__init__(addr, Handler)``
+    if server and _is_threading_server(model, server):
         handler = _kwarg(node, "RequestHandlerClass") or _positional(node, 1)
         expr = handler.value if handler else None
         found = _handler_methods(model, expr)
         if found:
+            if server in model.classes:
+                _server_attribute(model, found, server)
             return Spawn("handler", node, call.function, expr, found, None, True)
         return None
     if qual in ("_thread.start_new_thread", "_thread.start_new"):
@@ -1229,6 +1234,31 @@ def _is_threading_server(model: ModuleModel, name: str, seen: set[str] | None = 
         base in THREADING_SERVERS or (base.split(".<locals>.")[-1] not in seen and _is_threading_server(
             model, base.split(".<locals>.")[-1], seen))
         for base in info.bases
+    )
+
+
+def _server_attribute(model: ModuleModel, handlers: tuple[str, ...], server: str) -> None:
+    """A request handler's ``self.server`` is the server object: ``self.server.x`` in the
+    handler is the server's ``x`` (the refs were made before the server class was known)."""
+    for cls in {model.functions[h].class_name for h in handlers if h in model.functions} - {None}:
+        prefix = f"a:{cls}.server."
+        for fn in model.functions.values():
+            for acc in fn.accesses:
+                if acc.ref.startswith(prefix):
+                    acc.ref = f"a:{server}.{acc.ref[len(prefix):]}"
+            for c in fn.calls:
+                if c.receiver and c.receiver.startswith(prefix):
+                    c.receiver = f"a:{server}.{c.receiver[len(prefix):]}"
+
+
+def _super_init(node: cst.Call) -> bool:
+    func = node.func
+    return (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "__init__"
+        and isinstance(func.value, cst.Call)
+        and isinstance(func.value.func, cst.Name)
+        and func.value.func.value == "super"
     )
 
 
