@@ -94,11 +94,11 @@ class IteratingSharedContainer(Rule):
                 continue
             if _joins_or_forked(model, acc.function) or model.functions[acc.function].is_async:
                 continue
-            held = model.effective_held(acc.function, acc.held)
+            held = _exclusive(model, model.effective_held(acc.function, acc.held))
             for mut in mutations[acc.ref]:
                 if model.functions[mut.function].is_async or (acc.ref in lists and _grows_at_end(mut)):
                     continue
-                mheld = model.effective_held(mut.function, mut.held)
+                mheld = _exclusive(model, model.effective_held(mut.function, mut.held))
                 if held and mheld:
                     continue
                 if not _concurrent(model, acc.function, mut.function, long_running, acc.ref):
@@ -116,6 +116,11 @@ class IteratingSharedContainer(Rule):
                     function=function_label(acc.function),
                 )
                 break
+
+
+def _exclusive(model: ModuleModel, held: frozenset[str]) -> frozenset[str]:
+    """The held locks that exclude other threads (a semaphore admits several at once)."""
+    return frozenset(ref for ref in held if model.primitive_kind(ref) not in ("Semaphore", "BoundedSemaphore"))
 
 
 def _is_mutation(model: ModuleModel, acc: Access) -> bool:
