@@ -306,10 +306,16 @@ class _After(cst.CSTVisitor):
 
 
 def _if_guard(call, parents) -> cst.If | None:
-    """The `if` whose body is exactly this wait statement (the `if pred: cond.wait()` shape)."""
+    """The `if` whose body is exactly this wait statement (the `if pred: cond.wait()` shape),
+    or a time-out check around it (`if pred: if not cond.wait(t): raise TimeoutError`)."""
     stmt = call.statement
     if stmt is None:
-        return None
+        node, up = call.node, parents.get(id(call.node))
+        while isinstance(up, (cst.UnaryOperation, cst.Comparison, cst.ComparisonTarget)):
+            node, up = up, parents.get(id(up))
+        if not (isinstance(up, cst.If) and up.test is node and up.orelse is None and _gives_up(up)):
+            return None
+        stmt = up
     block = parents.get(id(stmt))
     node = parents.get(id(block))
     if not isinstance(block, (cst.IndentedBlock, cst.SimpleStatementSuite)):
