@@ -283,6 +283,17 @@ class ModuleModel:
     def thread_reachable(self) -> set[str]:
         return self.reachable(self.thread_entries)
 
+    def own_state(self, entry: str, ref: str | None) -> bool:
+        """``entry`` is the ``run`` of a ``Thread`` subclass (each object runs it once, on its
+        own thread) and ``ref`` is an attribute of that object: every such thread has its own."""
+        if ref is None or not ref.startswith("a:"):
+            return False
+        info = self.functions.get(entry)
+        spawns = self.thread_entries.get(entry, [])
+        if info is None or info.class_name is None or info.name != "run" or not spawns:
+            return False
+        return all(s.kind == "subclass" for s in spawns) and ref.startswith(f"a:{info.class_name}.")
+
     def is_multi_instance(self, entry: str) -> bool:
         """True when the entry may run on several threads at once."""
         spawns = self.thread_entries.get(entry, [])

@@ -92,7 +92,7 @@ def may_run_together(model: ModuleModel, a: str, b: str, ref: str | None = None)
         for y in cb:
             if x != y and (x != "main" or y != "main"):
                 return True
-            if x == y and x != "main" and (
+            if x == y and x != "main" and not model.own_state(x, ref) and (
                 model.is_multi_instance(x) or (ref is not None and model.shared_by_object_threads(x, ref))
             ):
                 return True

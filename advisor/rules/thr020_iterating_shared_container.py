@@ -221,7 +221,7 @@ def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str], ref:
             if x == "main" and y == "main":
                 continue
             if x == y:
-                if model.is_multi_instance(x) and shared(x):
+                if model.is_multi_instance(x) and shared(x) and not model.own_state(x, ref):
                     return True
                 continue
             if "main" in (x, y):
