@@ -146,6 +146,7 @@ JOIN = "waits for another thread to finish"
 GET = "blocks until another thread puts an item"
 QUEUE_JOIN = "blocks until every queued item is processed"
 EVENT_WAIT = "blocks until another thread sets the event"
+FUTURE_RESULT = "blocks until the task finishes"
 WAITS_FOR_THREADS = frozenset({JOIN, QUEUE_JOIN, EVENT_WAIT})
 """What ``_blocking`` says of waits for another thread's work (its other answers are sleeps and I/O)."""
 
@@ -387,4 +388,45 @@ def _blocking(model, call: Call) -> str | None:
         return QUEUE_JOIN
     if kind == "Event" and call.attr == "wait" and not _has_timeout(node, 0):
         return EVENT_WAIT
+    if call.attr == "result" and _future(model, call) and not _literal_timeout(node):
+        return FUTURE_RESULT
     return None
+
+
+_FUTURE_NAME = re.compile(r"(^|_)fut(ure)?$", re.I)
+
+
+def _future(model, call: Call) -> bool:
+    """``future.result()``: the receiver is a future the module's executor returned, or a
+    name that says so (``future``, ``fut``, ``self._upload_future``)."""
+    receiver = call.receiver or ""
+    if any(s.bound_to == receiver and s.kind == "submit" for s in model.spawns if receiver):
+        return True
+    func = call.node.func
+    name = func.value.attr.value if isinstance(func.value, cst.Attribute) else getattr(func.value, "value", "")
+    if not (isinstance(name, str) and _FUTURE_NAME.search(name)):
+        return False
+    return not _finished_before(model, call)
+
+
+def _finished_before(model, call: Call) -> bool:
+    """The function already waited for this future (``fut.exception()``, ``fut.result()``
+    earlier, ``if fut.done()``) or got it from ``as_completed``/a done callback: it is done."""
+    fn = model.functions[call.function]
+    text = dotted(call.node.func.value) or ""
+    for other in fn.calls:
+        if other is call:
+            break
+        if other.attr in ("exception", "done", "result", "add_done_callback") and dotted(other.node.func.value) == text:
+            return True
+        if other.attr == "as_completed" or (other.qualname or "").endswith("as_completed"):
+            return True
+    return False
+
+
+def _literal_timeout(node: cst.Call) -> bool:
+    """A time-out given as a number (a name may hold None: no time-out)."""
+    for i, arg in enumerate(node.args):
+        if (arg.keyword is not None and arg.keyword.value == "timeout") or (arg.keyword is None and i == 0):
+            return isinstance(arg.value, (cst.Integer, cst.Float))
+    return False
