@@ -668,6 +668,10 @@ class ModelBuilder(cst.CSTVisitor):
             self._record(ref, "rmw" if rmw else "write", target)
             if value is not None:
                 self._bind_value(ref, value)
+                if ref.startswith("l:") and isinstance(value, (cst.Name, cst.Attribute)):
+                    source = self.ref(value)  # ``alloc = self.allocator``: the same object
+                    if source in self.model.types and ref not in self.model.types:
+                        self.model.types[ref] = self.model.types[source]
                 if ref.startswith("a:") and isinstance(value, (cst.Name, cst.Attribute)):
                     self._bind_callable(ref, value)
                     source = self.ref(value)

@@ -405,7 +405,7 @@ def _changes(model: ModuleModel, acc, wanted: tuple[str, ...]) -> bool:
 
 
 class _Nodes(cst.CSTVisitor):
-    """Names, attributes, ``with`` blocks and tests in a body (nested definitions left out)."""
+    """Names, attributes, calls, ``with`` blocks and tests in a body (nested definitions left out)."""
 
     def __init__(self) -> None:
         self.names: list[cst.CSTNode] = []
@@ -425,6 +425,9 @@ class _Nodes(cst.CSTVisitor):
         self.names.append(node)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.names.append(node)
+
+    def visit_Call(self, node: cst.Call) -> None:
         self.names.append(node)
 
     def visit_With(self, node: cst.With) -> None:
@@ -482,7 +485,7 @@ def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[
             continue  # tested again under the lock
         for node in inner.names:
             for acc in accesses_at(model, node):
-                if acc.ref not in refs or acc.kind not in ("write", "rmw") or not acc.held:
+                if acc.ref not in refs or not acc.held or not (acc.kind in ("write", "rmw") or _removes(acc)):
                     continue
                 lock = next((h for h in acc.held if any(h.node is item.item for item in block.items)), None)
                 if lock is None:
@@ -493,6 +496,17 @@ def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[
                 if rival is not None:
                     return acc.node, cst.Module([]).code_for_node(lock.node), rival
     return None
+
+
+def _removes(acc) -> bool:
+    """``free.remove(ip)``, ``pending.pop(key)``: taking out what the test found there."""
+    node = acc.node
+    return (
+        acc.kind == "mutate"
+        and isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value in ("remove", "pop", "discard", "popitem", "popleft")
+    )
 
 
 def _presence_test(model: ModuleModel, test: cst.BaseExpression, ref: str) -> bool:
@@ -508,12 +522,15 @@ def _presence_test(model: ModuleModel, test: cst.BaseExpression, ref: str) -> bo
     return any(acc.ref == ref for acc in accesses_at(model, test))
 
 
+CHANGES = ("write", "rmw", "mutate", "item-write", "item-rmw")
+
+
 def _writer(model: ModuleModel, function: str, ref: str) -> str | None:
-    """A function that assigns ``ref`` and may run at the same time as ``function``."""
+    """A function that changes ``ref`` and may run at the same time as ``function``."""
     for other in model.functions.values():
         if other.name in SETUP or other.qualname == MODULE:
             continue
-        if any(a.ref == ref and a.kind in ("write", "rmw") for a in other.accesses) and may_run_together(
+        if any(a.ref == ref and a.kind in CHANGES for a in other.accesses) and may_run_together(
             model, function, other.qualname, ref
         ):
             return other.qualname
