@@ -98,7 +98,7 @@ class UnsafeLazyInit(Rule):
                     help="repeat the test inside the lock: `if x is None:` / `with lock:` / `if x is None: x = ...`",
                     function=function_label(fn.qualname),
                 )
-            if model.effective_held(fn.qualname, acc.held) or not isinstance(value, FRESH):
+            if model.effective_held(fn.qualname, acc.held) or not _fresh(fn, value):
                 continue
             if not may_run_together(model, fn.qualname, fn.qualname, acc.ref):
                 continue
@@ -110,6 +110,18 @@ class UnsafeLazyInit(Rule):
                 function=function_label(fn.qualname),
             )
         return None
+
+
+def _fresh(fn: FunctionInfo, value: cst.BaseExpression) -> bool:
+    """A new object: built right there, or a local the function bound to one
+    (``service = FlagService(...); service.start(); _service = service``)."""
+    if isinstance(value, FRESH):
+        return True
+    if not isinstance(value, cst.Name):
+        return False
+    local = f"l:{fn.qualname}.{value.value}"
+    bound = [assigned_value(a) for a in fn.accesses if a.ref == local and a.kind == "write"]
+    return bool(bound) and all(isinstance(v, FRESH) for v in bound)
 
 
 class _Ifs(cst.CSTVisitor):
