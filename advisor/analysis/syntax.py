@@ -46,3 +46,17 @@ class _NameFinder(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         node.value.visit(self)
         return False
+
+
+class OwnBodyVisitor(cst.CSTVisitor):
+    """A visitor that stays in the code it is given: nested functions, lambdas and classes
+    run elsewhere (or later) and are not entered."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False

@@ -5,6 +5,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import MODULE
+from ..analysis.syntax import OwnBodyVisitor
 from .base import Edit, Finding, Fix, Rule, RuleContext
 
 class ThreadTargetCalled(Rule):
@@ -111,18 +112,9 @@ _COMMON = frozenset({"run", "start", "join", "get", "put", "wait", "close", "sto
                      "update", "pop", "copy", "result", "submit", "acquire", "release", "set", "clear", "__call__"})
 
 
-class _ReturnFinder(cst.CSTVisitor):
+class _ReturnFinder(OwnBodyVisitor):
     def __init__(self) -> None:
         self.returns_value = False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
 
     def visit_Return(self, node: cst.Return) -> None:
         value = node.value

@@ -6,6 +6,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel
+from ..analysis.syntax import OwnBodyVisitor
 from ._race import accesses_at, call_at, caught_names, chain, function_label, locked, may_run_together, ref_at
 from .base import Finding, Rule, RuleContext
 
@@ -288,21 +289,12 @@ def _text(ctx: RuleContext, node: cst.CSTNode) -> str:
     return "".join(ctx.code(node).split())
 
 
-class _Acts(cst.CSTVisitor):
+class _Acts(OwnBodyVisitor):
     """Statements of an if/while body that act on the tested container."""
 
     def __init__(self) -> None:
         self.subscripts: list[tuple[cst.Subscript, bool]] = []
         self.calls: list[cst.Call] = []
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         if isinstance(node.target, cst.Subscript):
@@ -404,22 +396,13 @@ def _changes(model: ModuleModel, acc, wanted: tuple[str, ...]) -> bool:
     return ("remove" in wanted) if is_del else ("add" in wanted)
 
 
-class _Nodes(cst.CSTVisitor):
+class _Nodes(OwnBodyVisitor):
     """Names, attributes, calls, ``with`` blocks and tests in a body (nested definitions left out)."""
 
     def __init__(self) -> None:
         self.names: list[cst.CSTNode] = []
         self.withs: list[cst.With] = []
         self.tests: list[cst.BaseExpression] = []
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
 
     def visit_Name(self, node: cst.Name) -> None:
         self.names.append(node)

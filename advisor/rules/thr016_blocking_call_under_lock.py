@@ -393,7 +393,7 @@ def _blocking(model, call: Call) -> str | None:
     return None
 
 
-_FUTURE_NAME = re.compile(r"(^|_)fut(ure)?$", re.I)
+_FUTURE_NAME = re.compile(r"(^|_)fut(ure)?$", re.IGNORECASE)
 
 
 def _future(model, call: Call) -> bool:
