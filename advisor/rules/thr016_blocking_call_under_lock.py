@@ -400,26 +400,28 @@ def _future(model, call: Call) -> bool:
     """``future.result()``: the receiver is a future the module's executor returned, or a
     name that says so (``future``, ``fut``, ``self._upload_future``)."""
     receiver = call.receiver or ""
-    if any(s.bound_to == receiver and s.kind == "submit" for s in model.spawns if receiver):
-        return True
     func = call.node.func
     name = func.value.attr.value if isinstance(func.value, cst.Attribute) else getattr(func.value, "value", "")
-    if not (isinstance(name, str) and _FUTURE_NAME.search(name)):
+    submitted = bool(receiver) and any(s.bound_to == receiver and s.kind == "submit" for s in model.spawns)
+    if not submitted and not (isinstance(name, str) and _FUTURE_NAME.search(name)):
         return False
     return not _finished_before(model, call)
 
 
 def _finished_before(model, call: Call) -> bool:
-    """The function already waited for this future (``fut.exception()``, ``fut.result()``
-    earlier, ``if fut.done()``) or got it from ``as_completed``/a done callback: it is done."""
+    """The future is done by then: the function is handed it (a done callback's argument),
+    already asked it (``fut.exception()``, ``if fut.done()``), or waited for something first
+    (``as_completed``, ``completion_event.wait()``)."""
     fn = model.functions[call.function]
     text = dotted(call.node.func.value) or ""
+    if text.split(".", 1)[0] in fn.params[1 if fn.self_name else 0:]:
+        return True
     for other in fn.calls:
         if other is call:
             break
         if other.attr in ("exception", "done", "result", "add_done_callback") and dotted(other.node.func.value) == text:
             return True
-        if other.attr == "as_completed" or (other.qualname or "").endswith("as_completed"):
+        if other.attr in ("wait", "wait_for", "join", "as_completed") or (other.qualname or "").endswith(("as_completed", ".wait")):
             return True
     return False
 
