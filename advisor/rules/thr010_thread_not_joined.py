@@ -59,12 +59,15 @@ class ThreadNotJoined(Rule):
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         model = ctx.model
         for spawn in model.spawns:
-            if spawn.kind not in ("thread", "subclass") or spawn.daemon or spawn.function == MODULE:
+            if spawn.kind not in ("thread", "subclass") or spawn.function == MODULE:
                 continue
             fn = model.functions[spawn.function]
-            if fn.is_lambda or _daemon_class(model, spawn):
+            if fn.is_lambda:
                 continue
-            verdict = _unjoined(ctx, model, fn, spawn) or _read_before_join(model, fn, spawn)
+            if spawn.daemon or _daemon_class(model, spawn):
+                verdict = _daemon_results(ctx, model, fn, spawn)
+            else:
+                verdict = _unjoined(ctx, model, fn, spawn) or _read_before_join(model, fn, spawn)
             if verdict is None:
                 continue
             node, message = verdict
@@ -325,3 +328,20 @@ def _waited_on(up: list[cst.CSTNode]) -> bool:
         and isinstance(up[2], cst.Call)
         and up[2].func is up[1]
     )
+
+
+def _daemon_results(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
+    """``Thread(target=measure, args=(cam, results), daemon=True).start()`` in a loop, then
+    ``results`` read with nothing but a ``sleep`` in between: a daemon thread kept by no one
+    fills what the function goes on to read (a daemon thread that is kept, or a wait, is left
+    alone: the caller may synchronise some other way)."""
+    up = chain(model, fn.node, spawn.node)
+    if not (up and isinstance(up[0], cst.Attribute) and up[0].value is spawn.node and up[0].attr.value == "start"):
+        return None
+    containers = _containers(fn.node)
+    if any(c.attr in SYNC - {"sleep"} and not (c.attr == "get" and _local(fn, c.receiver) in containers) for c in fn.calls):
+        return None  # ``results.get(key)`` on the filled dict is a read, not a wait
+    verdict = _results_read(ctx, model, fn, spawn, up[1]) if len(up) > 2 and isinstance(up[2], cst.Expr) else None
+    if verdict is None:
+        return None
+    return verdict[0], verdict[1].replace("thread is started but never joined", "daemon thread is started and never joined")
