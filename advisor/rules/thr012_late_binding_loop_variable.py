@@ -43,12 +43,7 @@ class LateBindingLoopVariable(Rule):
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         model = ctx.model
-        for spawn in model.spawns:
-            if spawn.kind not in SPAWN_KINDS or spawn.target is None:
-                continue
-            closure = _closure(model, spawn)
-            if closure is None:
-                continue
+        for spawn, closure in _handed(model):
             node, params, free = closure
             root = model.functions[spawn.function].node
             enclosing = chain(model, root, spawn.node)
@@ -69,12 +64,28 @@ class LateBindingLoopVariable(Rule):
             what = "lambda" if isinstance(node, cst.Lambda) else f"`{node.name.value}`"
             yield self.finding(
                 ctx,
-                spawn.target,
+                spawn.target if spawn.target is not None else node,
                 f"{what} handed to another thread reads loop variable {names} when it runs, "
                 "not when it is created; the thread may see a later iteration's value",
                 fix=_fix(ctx, node, params, captured),
                 function=function_label(spawn.function),
             )
+
+
+def _handed(model: ModuleModel):
+    """(spawn, closure) for each thread target that is a closure, and for each lambda handed
+    to a ``Thread`` subclass's constructor (a callback its ``run()`` calls: ``on_frame=lambda
+    seq, data: self._ingest(cam_id, seq, data)``)."""
+    for spawn in model.spawns:
+        if spawn.kind in SPAWN_KINDS and spawn.target is not None:
+            closure = _closure(model, spawn)
+            if closure is not None:
+                yield spawn, closure
+        if spawn.kind == "subclass" and isinstance(spawn.node, cst.Call):
+            for arg in spawn.node.args:
+                if isinstance(arg.value, cst.Lambda) and arg.value is not spawn.target:
+                    lam = arg.value
+                    yield spawn, (lam, lam.params, names_in(lam.body) - _param_names(lam.params) - _comp_names(lam.body))
 
 
 def _closure(model: ModuleModel, spawn: Spawn) -> tuple[cst.CSTNode, cst.Parameters, set[str]] | None:
