@@ -1097,6 +1097,8 @@ def _pass_callables(builder: ModelBuilder) -> bool:
                     break
                 name = arg.keyword.value if arg.keyword is not None else (params[i] if i < len(params) else None)
                 names = builder.target_info.get(id(arg.value))
+                if names is None and id(arg.value) in builder.lambda_names:
+                    names = [builder.lambda_names[id(arg.value)]]  # ``on_frame=lambda ...: self._ingest(...)``
                 if name is None or not names:
                     continue
                 for ref in builder.param_attrs.get((callee, name), ()):
