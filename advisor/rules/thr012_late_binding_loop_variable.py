@@ -16,7 +16,9 @@ class LateBindingLoopVariable(Rule):
     """
     ## What it does
     Flags a lambda or nested function that reads a loop variable and is handed to a
-    thread, `Timer` or executor inside that loop (`Thread(target=lambda: work(i))`).
+    thread, `Timer` or executor inside that loop (`Thread(target=lambda: work(i))`), or a
+    lambda handed to a `Thread` subclass's constructor as a callback its `run()` calls
+    (`Grabber(cam, on_frame=lambda f: sink(cam_id, f))`).
 
     ## Why is this bad?
     Closures look variables up when they *run*, not when they are created. By the time
