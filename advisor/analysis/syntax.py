@@ -60,3 +60,14 @@ class OwnBodyVisitor(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         return False
+
+
+def ends_with(body: cst.BaseSuite, kinds: tuple[type, ...]) -> bool:
+    """The block's last statement is one of ``kinds`` (``cst.Return``, ``cst.Raise``...)."""
+    stmts = body.body if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)) else ()
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        last = last.body[-1] if last.body else None
+    return isinstance(last, kinds)

@@ -7,6 +7,7 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import MODULE, Span
+from ..analysis.syntax import ends_with
 from ._race import calls_in
 from ._threadctx import assigned_values, call_of
 from .base import Edit, Finding, Fix, Rule, RuleContext
@@ -195,11 +196,7 @@ def _rechecked(fn_node: cst.CSTNode, call, parents, timed: bool) -> bool:
 def _gives_up(node: cst.If) -> bool:
     """The re-check's branch leaves the function (``return None``, ``raise``): after a wait
     without a timeout, a wake-up that finds the predicate false is taken for the end state."""
-    body = node.body
-    last = body.body[-1] if body.body else None
-    if isinstance(last, cst.SimpleStatementLine):
-        last = last.body[-1] if last.body else None
-    return isinstance(last, (cst.Return, cst.Raise))
+    return ends_with(node.body, (cst.Return, cst.Raise))
 
 
 def _acts(expr: cst.CSTNode) -> bool:

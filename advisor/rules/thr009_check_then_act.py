@@ -6,7 +6,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel
-from ..analysis.syntax import OwnBodyVisitor
+from ..analysis.syntax import OwnBodyVisitor, ends_with
 from ._race import accesses_at, call_at, caught_names, chain, function_label, locked, may_run_together, ref_at
 from .base import Finding, Rule, RuleContext
 
@@ -154,13 +154,7 @@ def _conditionals(node: cst.CSTNode) -> list[tuple[cst.If | cst.While, tuple[cst
 
 def _exits(body: cst.BaseSuite) -> bool:
     """The block always leaves: its last statement is ``return``, ``raise``, ``continue`` or ``break``."""
-    stmts = body.body if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)) else ()
-    if not stmts:
-        return False
-    last = stmts[-1]
-    if isinstance(last, cst.SimpleStatementLine):
-        last = last.body[-1]
-    return isinstance(last, (cst.Return, cst.Raise, cst.Continue, cst.Break))
+    return ends_with(body, (cst.Return, cst.Raise, cst.Continue, cst.Break))
 
 
 def _parts(test: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, bool]]:

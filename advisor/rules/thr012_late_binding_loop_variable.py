@@ -86,14 +86,13 @@ def _handed(model: ModuleModel):
         if spawn.kind == "subclass" and isinstance(spawn.node, cst.Call):
             for arg in spawn.node.args:
                 if isinstance(arg.value, cst.Lambda) and arg.value is not spawn.target:
-                    lam = arg.value
-                    yield spawn, (lam, lam.params, names_in(lam.body) - _param_names(lam.params) - _comp_names(lam.body))
+                    yield spawn, _lambda_closure(arg.value)
 
 
 def _closure(model: ModuleModel, spawn: Spawn) -> tuple[cst.CSTNode, cst.Parameters, set[str]] | None:
     target = spawn.target
     if isinstance(target, cst.Lambda):
-        return target, target.params, names_in(target.body) - _param_names(target.params) - _comp_names(target.body)
+        return _lambda_closure(target)
     if not isinstance(target, cst.Name) or not spawn.targets:
         return None
     info = model.functions.get(spawn.targets[0])
@@ -101,6 +100,11 @@ def _closure(model: ModuleModel, spawn: Spawn) -> tuple[cst.CSTNode, cst.Paramet
         return None
     free = names_in(info.node.body) - set(info.local_names) - set(info.params)
     return info.node, info.node.params, free
+
+
+def _lambda_closure(lam: cst.Lambda) -> tuple[cst.CSTNode, cst.Parameters, set[str]]:
+    """A lambda, its parameters and the free names its body reads."""
+    return lam, lam.params, names_in(lam.body) - _param_names(lam.params) - _comp_names(lam.body)
 
 
 def _param_names(params: cst.Parameters) -> set[str]:
