@@ -188,7 +188,8 @@ def _use_kind(model: ModuleModel, root: cst.CSTNode, use: cst.Name, spawn: Spawn
     return "escape"
 
 
-def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn, start: cst.Call):
+def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn, start: cst.Call,
+                  what: str = "thread is started but never joined"):
     """The thread fills a local (``args=(..., results)`` or a closure) that the function reads after ``start``."""
     shared: list[str] = []
     containers = _containers(fn.node)
@@ -217,7 +218,7 @@ def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn:
         ]
         if later:
             return start, (
-                f"thread is started but never joined, and `{name}` it fills is read later in `{fn.name}`; "
+                f"{what}, and `{name}` it fills is read later in `{fn.name}`; "
                 "the read can see partial or missing results"
             )
     return None
@@ -342,7 +343,6 @@ def _daemon_results(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spaw
     containers = _containers(fn.node)
     if any(c.attr in SYNC - {"sleep"} and not (c.attr == "get" and _local(fn, c.receiver) in containers) for c in fn.calls):
         return None  # ``results.get(key)`` on the filled dict is a read, not a wait
-    verdict = _results_read(ctx, model, fn, spawn, up[1]) if len(up) > 2 and isinstance(up[2], cst.Expr) else None
-    if verdict is None:
-        return None
-    return verdict[0], verdict[1].replace("thread is started but never joined", "daemon thread is started and never joined")
+    if len(up) > 2 and isinstance(up[2], cst.Expr):
+        return _results_read(ctx, model, fn, spawn, up[1], "daemon thread is started and never joined")
+    return None
