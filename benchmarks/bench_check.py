@@ -150,7 +150,8 @@ def main() -> int:
                 runs.append(run(cmd, work, env))
                 print(f"  {name}: {runs[-1]['wall_s']:.2f} s wall, {runs[-1]['cpu_s']:.2f} s cpu, "
                       f"{runs[-1]['peak_tree_mb']} MB, load {runs[-1]['load_before']}", file=sys.stderr)
-            results[name] = runs
+            if runs:
+                results[name] = runs
 
         def clear_advisor_cache() -> None:
             shutil.rmtree(tree / ".advisor_cache", ignore_errors=True)
