@@ -19,7 +19,8 @@ class DaemonThreadDataLoss(Rule):
     Flags daemon threads that drain a queue (or the module's own buffer: a method that
     waits on a `Condition` and takes items out) and write what they take (to a file,
     socket or stream) when nothing waits for them at shutdown: the thread is never joined, the queue
-    is never `join()`ed, and no `atexit` hook is registered. Also flags periodic flushers:
+    is never `join()`ed, no code outside the thread waits for an `Event` the thread sets when it
+    has drained, and no `atexit` hook is registered. Also flags periodic flushers:
     a daemon thread that wakes every few seconds, empties a buffer other code fills
     (`clear()`, `popleft()`, a fresh `[]`) and writes it out, when nothing outside the
     thread ever runs that flush (no final flush at shutdown).
@@ -74,7 +75,7 @@ class DaemonThreadDataLoss(Rule):
             found = model.reachable(spawn.targets)
             reach = [f for f in model.functions if f in found]  # source order: the same message every run
             writes = [c for f in reach for c in model.functions[f].calls if _is_write(c)]
-            if not writes or _joined(model, spawn):
+            if not writes or _joined(model, spawn) or _done_event_awaited(model, reach):
                 continue
             target = spawn.targets[0]
             what = ctx.code(writes[0].node.func)
@@ -258,6 +259,18 @@ def _joined(model: ModuleModel, spawn: Spawn) -> bool:
         if isinstance(value, (cst.Integer, cst.Float)) or (isinstance(value, cst.Name) and "timeout" in value.value.lower()):
             return True
     return False
+
+
+def _done_event_awaited(model: ModuleModel, reach: list[str]) -> bool:
+    """The thread sets an ``Event`` that code outside the thread waits for (``flushed.set()`` in
+    the worker, ``flushed.wait(timeout)`` in ``close()``): shutdown waits for the drain."""
+    inside = set(reach)
+    done = {c.receiver for f in reach for c in model.functions[f].calls
+            if c.attr == "set" and c.receiver and c.receiver_kind == "Event"}
+    return bool(done) and any(
+        c.attr == "wait" and c.receiver in done
+        for name, fn in model.functions.items() if name not in inside for c in fn.calls
+    )
 
 
 def _queue_joined(model: ModuleModel, gets: list[Call]) -> bool:
