@@ -86,6 +86,8 @@ def thread_entries_of(model: ModuleModel, function: str) -> frozenset[str]:
 def may_run_together(model: ModuleModel, a: str, b: str, ref: str | None = None) -> bool:
     """True when functions ``a`` and ``b`` may run at the same time on different threads
     (touching ``ref``, when given: one thread per object shares only what is not its own)."""
+    if closure_local_together(model, a, b, ref) is False:
+        return False
     ca = model.contexts_for(a, ref)
     cb = model.contexts_for(b, ref)
     for x in ca:
@@ -96,6 +98,70 @@ def may_run_together(model: ModuleModel, a: str, b: str, ref: str | None = None)
                 model.is_multi_instance(x) or (ref is not None and model.shared_by_object_threads(x, ref))
             ):
                 return True
+    return False
+
+
+def closure_local_together(model: ModuleModel, a: str, b: str, ref: str | None) -> bool | None:
+    """For ``ref``, a local of function ``E`` that its nested functions share, when every thread
+    running ``a`` or ``b`` is started by ``E`` itself: each call of ``E`` has its own object, so
+    only the threads of one call can meet on it (``E``'s caller, and each thread ``E`` starts).
+    They cannot when a thread is started in one branch of an ``if`` and the function run directly
+    in the other. None when ``ref`` is not such a local; False rules a race out, True leaves it
+    to the caller's own test."""
+    if not ref or not ref.startswith("l:"):
+        return None
+    owner = ref[2:].rsplit(".", 1)[0]
+    info = model.functions.get(owner)
+    if info is None or (a == owner and b == owner):
+        return None
+    reach = {fn: model.reachable([fn]) for fn in {a, b}}
+    spawns = [s for s in model.spawns if any(fn in model.reachable(s.targets) for fn in reach)]
+    if any(s.function != owner for s in spawns):
+        return None
+    direct = [c for c in info.calls if any(fn in model.reachable(c.callees) for fn in reach)]
+
+    def runners(fn: str) -> list:
+        out: list = [s for s in spawns if fn in model.reachable(s.targets)]
+        sites = [c.node for c in direct if fn in model.reachable(c.callees)]
+        if fn == owner:
+            sites.append(None)
+        if sites:
+            out.append(sites)
+        return out
+
+    for x in runners(a):
+        for y in runners(b):
+            if isinstance(x, list) and isinstance(y, list):
+                continue
+            if x is y:
+                if x.in_loop or x.kind == "map":
+                    return True
+                continue
+            if not _exclusive(model, info.node, x, y):
+                return True
+    return False
+
+
+def _exclusive(model: ModuleModel, root: cst.CSTNode, x, y) -> bool:
+    """Whether runner ``x`` (a spawn, or the owner's own call sites) and ``y`` never happen in
+    the same call: every pair of their statements lies in opposite branches of one ``if``."""
+    xs = x if isinstance(x, list) else [x.node]
+    ys = y if isinstance(y, list) else [y.node]
+    return all(p is not None and q is not None and _opposite_branches(model, root, p, q) for p in xs for q in ys)
+
+
+def _opposite_branches(model: ModuleModel, root: cst.CSTNode, p: cst.CSTNode, q: cst.CSTNode) -> bool:
+    up_p = [p, *chain(model, root, p)]
+    up_q = [q, *chain(model, root, q)]
+    ids_q = {id(n): i for i, n in enumerate(up_q)}
+    for i, node in enumerate(up_p):
+        j = ids_q.get(id(node))
+        if j is None:
+            continue
+        if not isinstance(node, cst.If) or i == 0 or j == 0:
+            return False
+        sides = {id(up_p[i - 1]), id(up_q[j - 1])}
+        return node.orelse is not None and sides == {id(node.body), id(node.orelse)}
     return False
 
 

@@ -6,6 +6,7 @@ from typing import Iterable
 import libcst as cst
 
 from ..analysis.model import MODULE, Access, ModuleModel, assigned_value
+from ._race import closure_local_together
 from ._threadctx import function_label
 from .base import Finding, Rule, RuleContext
 
@@ -197,6 +198,8 @@ def _long_running_entries(model: ModuleModel) -> set[str]:
 
 
 def _concurrent(model: ModuleModel, a: str, b: str, long_running: set[str], ref: str) -> bool:
+    if closure_local_together(model, a, b, ref) is False:
+        return False
     ca = model.contexts_for(a, ref)
     cb = model.contexts_for(b, ref)
     owner = ref[2:].split(".", 1)[0] if ref.startswith("a:") else None
