@@ -543,6 +543,26 @@ class ModuleModel:
         """The locks held at a point of ``function`` (its own and every caller's), by identity."""
         return frozenset(self.lock_identity(h.ref) for h in held) | self.held_on_entry.get(function, frozenset())
 
+    def exclusive_held(self, function: str, held: Iterable[HeldLock]) -> frozenset[str]:
+        """``effective_held`` less the locks that let several threads in at once."""
+        return frozenset(ref for ref in self.effective_held(function, held) if self.excludes(ref))
+
+    def excludes(self, ref: str) -> bool:
+        """Whether holding ``ref`` keeps every other thread out: a semaphore does only when it
+        has a single slot (``Semaphore()``, ``Semaphore(1)``)."""
+        import libcst as cst
+
+        prim = self.primitives.get(ref)
+        if prim is None or prim.kind not in ("Semaphore", "BoundedSemaphore"):
+            return True
+        if not isinstance(prim.node, cst.Call):
+            return False
+        args = prim.node.args
+        value = next((a.value for a in args if a.keyword is not None and a.keyword.value == "value"), None)
+        if value is None and args and args[0].keyword is None and args[0].star == "":
+            value = args[0].value
+        return value is None or (isinstance(value, cst.Integer) and value.evaluated_value == 1)
+
 
 def assigned_value(acc: Access):
     """The value a write access assigns (``x = value`` / ``x: T = value``), else None."""

@@ -166,8 +166,8 @@ def _opposite_branches(model: ModuleModel, root: cst.CSTNode, p: cst.CSTNode, q:
 
 
 def locked(model: ModuleModel, function: str, held: Iterable[HeldLock]) -> bool:
-    """True when some lock is held here (directly or by every caller)."""
-    return bool(model.effective_held(function, held))
+    """True when some lock that keeps other threads out is held here (directly or by every caller)."""
+    return bool(model.exclusive_held(function, held))
 
 
 def caught_names(handler: cst.ExceptHandler) -> set[str] | None:

@@ -76,7 +76,7 @@ class UnsynchronizedReadModifyWrite(Rule):
             entries = sorted(model.contexts_for(access.function, access.ref) - {"main"})
             if not entries:
                 continue
-            if model.effective_held(access.function, access.held) or model.through_fresh_local(access):
+            if model.exclusive_held(access.function, access.held) or model.through_fresh_local(access):
                 continue
             reason = _sharing(ctx, model, access, entries, writers.get(access.ref, []))
             if reason is None or _guarded_by_call(model, access, maps):

@@ -74,7 +74,7 @@ class UnsafeLazyInit(Rule):
         if tested is None:
             return None
         ref, expr, test_held = tested
-        if model.effective_held(fn.qualname, test_held):
+        if model.exclusive_held(fn.qualname, test_held):
             return None
         for acc in writes:
             if acc.ref != ref:
@@ -98,7 +98,7 @@ class UnsafeLazyInit(Rule):
                     help="repeat the test inside the lock: `if x is None:` / `with lock:` / `if x is None: x = ...`",
                     function=function_label(fn.qualname),
                 )
-            if model.effective_held(fn.qualname, acc.held) or not _fresh(fn, value):
+            if model.exclusive_held(fn.qualname, acc.held) or not _fresh(fn, value):
                 continue
             if not may_run_together(model, fn.qualname, fn.qualname, acc.ref):
                 continue

@@ -95,11 +95,11 @@ class IteratingSharedContainer(Rule):
                 continue
             if _joins_or_forked(model, acc.function) or model.functions[acc.function].is_async:
                 continue
-            held = _exclusive(model, model.effective_held(acc.function, acc.held))
+            held = model.exclusive_held(acc.function, acc.held)
             for mut in mutations[acc.ref]:
                 if model.functions[mut.function].is_async or (acc.ref in lists and _grows_at_end(mut)):
                     continue
-                mheld = _exclusive(model, model.effective_held(mut.function, mut.held))
+                mheld = model.exclusive_held(mut.function, mut.held)
                 if held and mheld:
                     continue
                 if not _concurrent(model, acc.function, mut.function, long_running, acc.ref):
@@ -117,11 +117,6 @@ class IteratingSharedContainer(Rule):
                     function=function_label(acc.function),
                 )
                 break
-
-
-def _exclusive(model: ModuleModel, held: frozenset[str]) -> frozenset[str]:
-    """The held locks that exclude other threads (a semaphore admits several at once)."""
-    return frozenset(ref for ref in held if model.primitive_kind(ref) not in ("Semaphore", "BoundedSemaphore"))
 
 
 def _is_mutation(model: ModuleModel, acc: Access) -> bool:
@@ -282,9 +277,9 @@ def _in_start_windows(model: ModuleModel, iterated: set[int], mutations: dict[st
                     continue
                 if model.primitive_kind(acc.ref) or acc.ref in model.types:
                     continue
-                held = model.effective_held(acc.function, acc.held)
+                held = model.exclusive_held(acc.function, acc.held)
                 for mut in changed[acc.ref]:
-                    if held and model.effective_held(mut.function, mut.held):
+                    if held and model.exclusive_held(mut.function, mut.held):
                         continue
                     yield acc, mut
                     break
