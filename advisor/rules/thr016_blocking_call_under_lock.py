@@ -8,7 +8,7 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import Call, HeldLock, assigned_value
-from ._race import call_at, calls_in, chain, function_label
+from ._race import call_at, calls_in, chain, function_label, ref_at
 from .base import Finding, Rule, RuleContext
 
 HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
@@ -342,9 +342,94 @@ def _socket_refs(model) -> frozenset[str]:
         for fn in model.functions.values():
             if fn.qualname not in returns_socket and _returns_ref(fn, refs):
                 returns_socket.add(fn.qualname)
+    if refs:
+        _socket_flow(model, refs)
     result = frozenset(refs)
     _SOCKETS[model] = result
     return result
+
+
+def _socket_flow(model, refs: set[str]) -> None:
+    """Follow sockets into containers (``peers[name] = sock``, ``conns.append(sock)``), out of
+    them in ``for`` loops (``for name, sock in peers.items()``) and into the parameters of the
+    module's functions they are passed to (``_send(sock, msg)``)."""
+    for _ in range(3):
+        size = len(refs)
+        containers = {acc.ref for acc in model.accesses if _stores_socket(model, acc, refs)}
+        if containers:
+            for fn in model.functions.values():
+                for loop in _for_loops(fn.node):
+                    if _name_ref(model, fn.qualname, _container_of(loop.iter)) in containers:
+                        target = loop.target
+                        if isinstance(target, cst.Tuple) and len(target.elements) == 2 and _items(loop.iter):
+                            target = target.elements[1].value
+                        if isinstance(target, cst.Name):
+                            refs.add(f"l:{fn.qualname}.{target.value}")
+        for call in model.calls:
+            if len(call.callees) != 1 or call.callees[0] not in model.functions:
+                continue
+            callee = model.functions[call.callees[0]]
+            params = list(callee.params)
+            if callee.class_name and params and params[0] in ("self", "cls") and isinstance(call.node.func, cst.Attribute):
+                params = params[1:]
+            for param, arg in zip(params, call.node.args):
+                if arg.keyword is None and arg.star == "" and _name_ref(model, call.function, arg.value) in refs:
+                    refs.add(f"l:{callee.qualname}.{param}")
+        if len(refs) == size:
+            return
+
+
+def _name_ref(model, function: str, expr: cst.BaseExpression | None) -> str | None:
+    if expr is None:
+        return None
+    found = ref_at(model, expr)
+    if found is None and isinstance(expr, cst.Name):
+        found = f"l:{function}.{expr.value}"
+    return found
+
+
+def _stores_socket(model, acc, refs: set[str]) -> bool:
+    """``acc`` puts a socket into the container it names: ``c[k] = sock``, ``c.append(sock)``."""
+    if acc.kind == "item-write":
+        value = assigned_value(acc)
+        return value is not None and _name_ref(model, acc.function, value) in refs
+    if acc.kind == "mutate" and isinstance(acc.node, cst.Call) and isinstance(acc.node.func, cst.Attribute):
+        return acc.node.func.attr.value in ("append", "add", "appendleft", "insert") and any(
+            _name_ref(model, acc.function, a.value) in refs for a in acc.node.args
+        )
+    return False
+
+
+def _container_of(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """``c`` in ``c``, ``c.values()``, ``c.items()``, ``list(c.items())``."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "tuple", "sorted") and expr.args:
+        expr = expr.args[0].value
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("values", "items"):
+        return expr.func.value
+    return expr
+
+
+def _items(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.args:
+        expr = expr.args[0].value
+    return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "items"
+
+
+def _for_loops(root: cst.CSTNode) -> list[cst.For]:
+    found: list[cst.For] = []
+
+    class Loops(cst.CSTVisitor):
+        def visit_For(self, node: cst.For) -> None:
+            found.append(node)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is root
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    root.visit(Loops())
+    return found
 
 
 def _serialises(model, lock: str, sock: str) -> bool:
