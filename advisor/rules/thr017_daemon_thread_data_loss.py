@@ -226,15 +226,32 @@ def _adds(node: cst.CSTNode) -> bool:
 
 
 def _fresh_container(acc) -> bool:
-    """``ref = []`` / ``{}`` / ``dict()``...: the old contents were taken away."""
+    """``ref = []`` / ``{}`` / ``dict()``..., or swapped out (``taken, ref = ref, []``): the old
+    contents were taken away."""
     for small in acc.statement.body:
-        if isinstance(small, cst.Assign) and any(t.target is acc.node for t in small.targets):
-            value = small.value
+        if not isinstance(small, cst.Assign):
+            continue
+        for t in small.targets:
+            value = small.value if t.target is acc.node else _paired(t.target, small.value, acc.node)
+            if value is None:
+                continue
             if isinstance(value, (cst.List, cst.Dict, cst.Set)) and not value.elements:
                 return True
             if isinstance(value, cst.Call) and not value.args and _last(value.func) in CONTAINER_CALLS:
                 return True
     return False
+
+
+def _paired(target: cst.BaseExpression, value: cst.BaseExpression, node: cst.CSTNode) -> cst.BaseExpression | None:
+    """The value ``node`` gets in a tuple assignment ``a, node = x, value``."""
+    if not (isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List))):
+        return None
+    if len(target.elements) != len(value.elements):
+        return None
+    for t, v in zip(target.elements, value.elements):
+        if t.value is node and not isinstance(v, cst.StarredElement):
+            return v.value
+    return None
 
 
 def _joined(model: ModuleModel, spawn: Spawn) -> bool:
