@@ -197,3 +197,25 @@ def test_calls_through_a_dispatch_table_reach_every_entry() -> None:
         "    TABLE.get(name)()\n"
     )
     assert [call.callees for call in model.functions["run"].calls if call.callees] == [("a", "b"), ("a", "b")]
+
+
+def test_a_release_in_a_block_that_leaves_does_not_end_the_lock_after_it() -> None:
+    model = model_of(
+        "import threading\n"
+        "lock = threading.Lock()\n"
+        "table = {}\n"
+        "def apply(key, version):\n"
+        "    lock.acquire()\n"
+        "    if table.get(key, 0) >= version:\n"
+        "        lock.release()\n"
+        "        return False\n"
+        "    table[key] = version\n"
+        "    lock.release()\n"
+        "    table.clear()\n"
+    )
+    held = {
+        (type(a.node).__name__, a.kind): [h.ref for h in a.held]
+        for a in model.functions["apply"].accesses if a.ref == "g:table"
+    }
+    assert held[("Subscript", "item-write")] == ["g:lock"]
+    assert held[("Call", "mutate")] == []

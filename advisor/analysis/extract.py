@@ -14,6 +14,7 @@ import libcst as cst
 
 from . import walk
 from .names import EXECUTORISH, LOCKISH
+from .syntax import ends_with
 from .model import (
     EXECUTOR_KINDS,
     LOCK_KINDS,
@@ -80,6 +81,9 @@ def is_false_literal(expr: cst.BaseExpression) -> bool:
     return (isinstance(expr, cst.Name) and expr.value in ("False", "None")) or (
         isinstance(expr, cst.Integer) and expr.value == "0"
     )
+
+
+_LEAVES = (cst.Return, cst.Raise, cst.Continue, cst.Break)
 
 
 class _LocalsCollector(cst.CSTVisitor):
@@ -193,6 +197,7 @@ class ModelBuilder(cst.CSTVisitor):
         self.frames: list[_Frame] = []
         self.class_stack: list[ClassInfo] = []
         self.block_marks: list[int] = []
+        self.blocks: list[tuple[cst.IndentedBlock, list[HeldLock]]] = []
         self.stmt: cst.SimpleStatementLine | None = None
         self.targets: set[int] = set()
         self.defaultdicts: set[str] = set()
@@ -532,12 +537,26 @@ class ModelBuilder(cst.CSTVisitor):
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self.block_marks.append(len(self.frame.held))
+        self.blocks.append((node, []))
 
     def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         mark = self.block_marks.pop()
+        _, restored = self.blocks.pop()
         held = self.frame.held
         kept = held[:mark] + [h for h in held[mark:] if h.via == "with"]
-        held[:] = kept
+        held[:] = kept + [h for h in restored if h not in kept]
+
+    def _release(self, ref: str) -> None:
+        """``ref.release()``: the lock is no longer held after it, except past a block that
+        releases and leaves (``if stale: lock.release(); return``): code after that block still
+        holds it."""
+        held = self.frame.held
+        for i in range(len(held) - 1, -1, -1):
+            if held[i].ref == ref and held[i].via == "acquire":
+                if self.blocks and ends_with(self.blocks[-1][0], _LEAVES) and i < self.block_marks[-1]:
+                    self.blocks[-1][1].append(held[i])
+                del held[i]
+                return
 
     def _loop(self, delta: int, is_while: bool = False) -> None:
         self.frame.loop_depth += delta
@@ -896,10 +915,7 @@ class ModelBuilder(cst.CSTVisitor):
                     )
                     self.frame.held.append(HeldLock(ref, kind, "acquire", node))
                 else:
-                    for i in range(len(self.frame.held) - 1, -1, -1):
-                        if self.frame.held[i].ref == ref and self.frame.held[i].via == "acquire":
-                            del self.frame.held[i]
-                            break
+                    self._release(ref)
         if attr in MUTATORS and receiver is not None and receiver not in self.model.types:
             self._record(receiver, "mutate", node)
         for arg in node.args:
