@@ -208,9 +208,10 @@ def _skip_in(stmts, done_ids: set[int]) -> cst.Continue | None:
         elif isinstance(stmt, cst.Try):
             if stmt.finalbody is not None and any(id(c) in done_ids for c in calls_in(stmt.finalbody)):
                 return None
-            found = _skip_in(_stmts(stmt.body), done_ids)
-            if found is not None:
-                return found
+            for part in (stmt.body, *(h.body for h in stmt.handlers)):
+                found = _skip_in(_stmts(part), done_ids)
+                if found is not None:
+                    return found
         elif isinstance(stmt, cst.With):
             found = _skip_in(_stmts(stmt.body), done_ids)
             if found is not None:
