@@ -86,6 +86,17 @@ class IteratingSharedContainer(Rule):
                 f"may still change it in `{mut.function}` (`{ctx.code(mut.node)}`) without a common lock",
                 function=function_label(acc.function),
             )
+        for acc, mut, starter in _changed_in_start_windows(model, collector.iterated, lists, long_running):
+            if (acc.function, acc.ref) in reported:
+                continue
+            reported.add((acc.function, acc.ref))
+            yield self.finding(
+                ctx,
+                acc.node,
+                f"`{ctx.code(acc.node)}` is iterated in `{acc.function}` on a thread that `{starter}` starts and "
+                f"then, before joining it, changes it in `{mut.function}` (`{ctx.code(mut.node)}`) without a common lock",
+                function=function_label(acc.function),
+            )
         for acc in model.accesses:
             if acc.kind != "read" or id(acc.node) not in collector.iterated:
                 continue
@@ -120,9 +131,12 @@ class IteratingSharedContainer(Rule):
 
 
 def _is_mutation(model: ModuleModel, acc: Access) -> bool:
+    return not _only_setup(model, acc.function) and _changes(acc)
+
+
+def _changes(acc: Access) -> bool:
+    """``acc`` changes the container it names (adds, removes or replaces items)."""
     if not acc.ref.startswith(("g:", "a:", "l:")):
-        return False
-    if _only_setup(model, acc.function):
         return False
     if acc.kind in ("mutate", "item-write"):
         return True
@@ -184,10 +198,12 @@ def _thread_join(model: ModuleModel, call) -> bool:
 
 
 def _long_running_entries(model: ModuleModel) -> set[str]:
-    """Thread entries that loop (service threads), and so overlap with whatever main does."""
+    """Thread entries that loop (service threads) or pace a loop with sleeps (a feed that ticks
+    for a while), and so overlap with whatever main does."""
     out = set()
     for entry in model.thread_entries:
-        if any(c.in_while for name in model.reachable([entry]) for c in model.functions[name].calls):
+        if any(c.in_while or (c.loop_depth and c.qualname == "time.sleep")
+               for name in model.reachable([entry]) for c in model.functions[name].calls):
             out.add(entry)
     return out
 
@@ -304,6 +320,46 @@ def _before_start(model: ModuleModel, mut: Access, function: str) -> bool:
     return at is not None and all(i is not None and i > at for i in starts)
 
 
+def _changed_in_start_windows(model: ModuleModel, iterated: set[int], lists: frozenset[str], long_running: set[str]):
+    """``(iteration, mutation, starter)``: a function starts a service thread (one that loops)
+    that iterates a container, and then, before any join or wait, changes that container
+    itself or through a function it calls (``feed.start(); hub.subscribe(...)``)."""
+    for spawn in model.spawns:
+        if not any(t in long_running for t in spawn.targets):
+            continue
+        fn = model.functions[spawn.function]
+        if fn.is_async or _forks(fn):
+            continue
+        span = _spans(model, fn)
+        started = _start_index(model, fn, spawn, span)
+        if started is None:
+            continue
+        waits = [span.enter[id(c.node)] for c in fn.calls if _closes_window(model, c) and id(c.node) in span.enter]
+        close = min((w for w in waits if w > started), default=None)
+        reach = model.reachable(spawn.targets)
+        iters: dict[str, list[Access]] = {}
+        for name in reach:
+            for acc in model.functions[name].accesses:
+                if acc.kind == "read" and id(acc.node) in iterated and not model.primitive_kind(acc.ref) \
+                        and acc.ref not in model.types:
+                    iters.setdefault(acc.ref, []).append(acc)
+        if not iters:
+            continue
+        later: list[Access] = [a for a in fn.accesses if span.between(a.node, started, close)]
+        for call in fn.calls:
+            if span.between(call.node, started, close) and call.callees:
+                for callee in model.reachable(call.callees) - reach:
+                    later.extend(model.functions[callee].accesses)
+        for mut in later:
+            if mut.ref not in iters or not _changes(mut) or (mut.ref in lists and _grows_at_end(mut)):
+                continue
+            for acc in iters[mut.ref]:
+                if model.exclusive_held(acc.function, acc.held) and model.exclusive_held(mut.function, mut.held):
+                    continue
+                yield acc, mut, spawn.function
+                break
+
+
 def _closes_window(model: ModuleModel, call) -> bool:
     if call.attr == "join":
         return _thread_join(model, call)
@@ -313,8 +369,9 @@ def _closes_window(model: ModuleModel, call) -> bool:
 
 
 def _start_index(model: ModuleModel, fn, spawn, span: _Spans) -> int | None:
-    """Where ``spawn``'s code starts running: its ``start()`` call for a thread, else the spawn."""
-    if spawn.kind not in ("thread", "timer"):
+    """Where ``spawn``'s code starts running: its ``start()`` call for a thread (or an object
+    of a ``Thread`` subclass, when that call is found), else the spawn."""
+    if spawn.kind not in ("thread", "timer", "subclass"):
         return span.enter.get(id(spawn.node))
     starts = [
         span.enter[id(c.node)] for c in fn.calls
@@ -323,6 +380,8 @@ def _start_index(model: ModuleModel, fn, spawn, span: _Spans) -> int | None:
             or model.thread_vars.get(c.receiver or "") is spawn
         )
     ]
+    if spawn.kind == "subclass" and not starts:
+        return span.enter.get(id(spawn.node))
     return min(starts, default=None)
 
 
