@@ -114,14 +114,15 @@ def _local(fn: FunctionInfo, ref: str | None) -> str | None:
     return None
 
 
-def _unjoined(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
+def _unjoined(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn,
+              what: str = "thread is started but never joined"):
     root = fn.node
     up = chain(model, root, spawn.node)
     if not up:
         return None
     if isinstance(up[0], cst.Attribute) and up[0].value is spawn.node:
         if up[0].attr.value == "start" and len(up) > 2 and isinstance(up[2], cst.Expr):
-            return _results_read(ctx, model, fn, spawn, up[1])
+            return _results_read(ctx, model, fn, spawn, up[1], what)
         return None
     name = _local(fn, spawn.bound_to)
     if name is None:
@@ -150,7 +151,7 @@ def _unjoined(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spa
     node = start_call or (starts[0].node if starts else None)
     if node is None:
         return None
-    return _results_read(ctx, model, fn, spawn, node)
+    return _results_read(ctx, model, fn, spawn, node, what)
 
 
 def _use_kind(model: ModuleModel, root: cst.CSTNode, use: cst.Name, spawn: Spawn, is_list: bool = False):
@@ -335,14 +336,18 @@ def _waited_on(up: list[cst.CSTNode]) -> bool:
 def _daemon_results(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
     """``Thread(target=measure, args=(cam, results), daemon=True).start()`` in a loop, then
     ``results`` read with nothing but a ``sleep`` in between: a daemon thread kept by no one
-    fills what the function goes on to read (a daemon thread that is kept, or a wait, is left
-    alone: the caller may synchronise some other way)."""
+    fills what the function goes on to read. So does one kept in a local or a list that is only
+    ever started (``workers = [Thread(..., daemon=True) ...]``). A daemon thread kept anywhere
+    else, or a wait, is left alone: the caller may synchronise some other way."""
     up = chain(model, fn.node, spawn.node)
-    if not (up and isinstance(up[0], cst.Attribute) and up[0].value is spawn.node and up[0].attr.value == "start"):
+    direct = bool(up) and isinstance(up[0], cst.Attribute) and up[0].value is spawn.node and up[0].attr.value == "start"
+    if not direct and not spawn.daemon:
         return None
     containers = _containers(fn.node)
     if any(c.attr in SYNC - {"sleep"} and not (c.attr == "get" and _local(fn, c.receiver) in containers) for c in fn.calls):
         return None  # ``results.get(key)`` on the filled dict is a read, not a wait
+    if not direct:
+        return _unjoined(ctx, model, fn, spawn, "daemon thread is started and never joined")
     if len(up) > 2 and isinstance(up[2], cst.Expr):
         return _results_read(ctx, model, fn, spawn, up[1], "daemon thread is started and never joined")
     return None
