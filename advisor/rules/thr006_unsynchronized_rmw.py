@@ -24,7 +24,8 @@ class UnsynchronizedReadModifyWrite(Rule):
     threads at once, or another thread (the main thread included) also writes it. A slot of
     its own per thread (`hits[worker_id] += 1` with a different id passed to each thread)
     and an object a task builds for itself (`Parser(text).parse()` in each task) are not
-    shared.
+    shared. A semaphore with several slots bounds how many threads run, it does not
+    serialise them: holding one is not holding a lock (`Semaphore(1)` is).
 
     ## Why is this bad?
     A read-modify-write is several bytecode steps. Two threads can both read the old

@@ -20,8 +20,8 @@ class ThreadNotJoined(Rule):
     on to read (or return) what the thread fills in: a container passed in `args` or a
     variable the thread's closure writes. Also a `Thread` subclass's result attribute
     (`loader.words`, set in `run()`) read after `start()` but before its `join()`. Daemon
-    threads are reported only when kept by no one and the function reads what they fill with
-    nothing but a `sleep` in between. Timers, fire-and-forget threads with no result, and
+    threads are reported only when kept by no one (or by a local or list that is only used to
+    start them) and the function reads what they fill with nothing but a `sleep` in between. Timers, fire-and-forget threads with no result, and
     threads that are returned, stored on an object or handed elsewhere are not reported.
 
     ## Why is this bad?

@@ -22,7 +22,8 @@ class QueueJoinWithoutTaskDone(Rule):
     ## What it does
     Flags `q.join()` on a `queue.Queue` whose consumers never call `q.task_done()`, and
     consumers whose `task_done()` is skipped when processing an item raises (it is not
-    in a `finally` block) or when a `continue` moves on to the next item first.
+    in a `finally` block) or when a `continue` moves on to the next item first (in an
+    `except` handler too).
 
     ## Why is this bad?
     `Queue.join()` returns only when `task_done()` has been called once for every item

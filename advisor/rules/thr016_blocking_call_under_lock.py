@@ -43,8 +43,10 @@ class BlockingCallUnderLock(Rule):
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
     HTTP requests, socket I/O, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()`
     without a timeout, `future.result()` on a future not yet known to be done) made while a
-    `Lock`, `RLock` or `Condition` is held, directly or in a function called there (reported at the call; when other callers do not hold a lock, only
-    if the function always blocks, not in a retry loop or a special case). Socket
+    `Lock`, `RLock` or `Condition` is held, directly or in a function called there (reported
+    at the call; when other callers do not hold a lock, only if the function always blocks,
+    not in a retry loop or a special case). Sockets are followed into containers, out
+    through `for` loops and into the parameters of the module's functions. Socket
     I/O under a lock that every user takes only to do I/O on that socket (a write lock that
     keeps messages whole) is left alone. Waiting for another thread
     (a join, a queue join, an event) is left alone when the awaited code never takes the lock,

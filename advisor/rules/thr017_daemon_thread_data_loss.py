@@ -22,7 +22,7 @@ class DaemonThreadDataLoss(Rule):
     is never `join()`ed, no code outside the thread waits for an `Event` the thread sets when it
     has drained, and no `atexit` hook is registered. Also flags periodic flushers:
     a daemon thread that wakes every few seconds, empties a buffer other code fills
-    (`clear()`, `popleft()`, a fresh `[]`) and writes it out, when nothing outside the
+    (`clear()`, `popleft()`, a fresh `[]`, `taken, self.buf = self.buf, []`) and writes it out, when nothing outside the
     thread ever runs that flush (no final flush at shutdown).
 
     ## Why is this bad?

@@ -23,7 +23,10 @@ class IteratingSharedContainer(Rule):
     `defaultdict` inserts the key; a `Condition` built on a lock is that lock). This
     includes a function that
     starts a thread (or submits a task) changing the container and then, before any
-    `join()` or wait, iterates it itself or calls code that does.
+    `join()` or wait, iterates it itself or calls code that does, and the reverse: a function
+    that starts a service thread (one that loops, or paces a loop with `sleep`) iterating the
+    container and then changes it before joining. A local that nested functions share is
+    shared only by the threads of one call of its function.
 
     ## Why is this bad?
     Iterating is not atomic: the GIL can switch threads between any two iterations. A
