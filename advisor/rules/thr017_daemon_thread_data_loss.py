@@ -18,12 +18,13 @@ class DaemonThreadDataLoss(Rule):
     ## What it does
     Flags daemon threads that drain a queue (or the module's own buffer: a method that
     waits on a `Condition` and takes items out) and write what they take (to a file,
-    socket or stream) when nothing waits for them at shutdown: the thread is never joined, the queue
-    is never `join()`ed, no code outside the thread waits for an `Event` the thread sets when it
-    has drained, and no `atexit` hook is registered. Also flags periodic flushers:
-    a daemon thread that wakes every few seconds, empties a buffer other code fills
-    (`clear()`, `popleft()`, a fresh `[]`, `taken, self.buf = self.buf, []`) and writes it out, when nothing outside the
-    thread ever runs that flush (no final flush at shutdown).
+    socket or stream) when nothing waits for them at shutdown: the thread is never joined,
+    the queue is never `join()`ed, no code outside the thread waits for an `Event` the
+    thread sets when it has drained, and no `atexit` hook is registered. Also flags
+    periodic flushers: a daemon thread that wakes every few seconds, empties a buffer other
+    code fills (`clear()`, `popleft()`, a fresh `[]`, `taken, self.buf = self.buf, []`) and
+    writes it out, when nothing outside the thread ever runs that flush (no final flush at
+    shutdown).
 
     ## Why is this bad?
     The interpreter does not wait for daemon threads: when the main thread finishes they
