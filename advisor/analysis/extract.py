@@ -694,6 +694,10 @@ class ModelBuilder(cst.CSTVisitor):
                 if ref.startswith("a:") and isinstance(value, (cst.Name, cst.Attribute)):
                     self._bind_callable(ref, value)
                     source = self.ref(value)
+                    prim = self.model.primitives.get(source or "")
+                    if prim is not None and ref not in self.model.primitives and source.startswith("l:"):
+                        # ``self.chargers = chargers`` for a parameter annotated ``threading.Semaphore``
+                        self.model.primitives[ref] = Primitive(ref, prim.kind, prim.type_name, prim.node, self.fn.qualname)
                     if source in self.model.types and ref not in self.model.types:
                         self.model.types[ref] = self.model.types[source]
                     if source in self.elements and ref not in self.elements:

@@ -311,8 +311,10 @@ def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
     read = reads[0]
     order = {id(n): i for i, n in enumerate(all_names(root))}
     begin, end = order.get(id(start.value), -1), order.get(id(read.value), -1)
+    touched = {a.ref for f in model.reachable(spawn.targets) for a in model.functions[f].accesses}
+    touched.update(f"l:{fn.qualname}.{p}" for p in fn.params)  # handed in: it may be the thread's too
     for call in fn.calls:
-        if call.attr in SYNC:
+        if call.attr in SYNC and (call.receiver is None or call.receiver in touched or call.attr == "sleep"):
             first = next(iter(all_names(call.node.func)), None)
             if first is not None and begin < order.get(id(first), -1) < end:
                 return None  # waits for something the thread does first (worker_started.wait())
