@@ -219,3 +219,25 @@ def test_a_release_in_a_block_that_leaves_does_not_end_the_lock_after_it() -> No
     }
     assert held[("Subscript", "item-write")] == ["g:lock"]
     assert held[("Call", "mutate")] == []
+
+
+def test_a_primitive_returned_by_a_function_is_that_primitive_where_it_is_bound() -> None:
+    model = model_of(
+        "import threading\n"
+        "_slots = {}\n"
+        "def slot_for(host):\n"
+        "    sem = _slots.get(host)\n"
+        "    if sem is None:\n"
+        "        sem = _slots[host] = threading.Semaphore(2)\n"
+        "    return sem\n"
+        "def name_for(host):\n"
+        "    if host:\n"
+        "        return host\n"
+        "    return threading.Lock()\n"
+        "def fetch(host):\n"
+        "    sem = slot_for(host)\n"
+        "    name = name_for(host)\n"
+    )
+    assert model.primitive_kind("l:fetch.sem") == "Semaphore"
+    assert model.primitives["l:fetch.sem"].function == "slot_for"
+    assert model.primitive_kind("l:fetch.name") is None

@@ -240,6 +240,10 @@ class ModelBuilder(cst.CSTVisitor):
         self.class_by_snake = {_snake(name): name for name in self.module_classes}
         self.returns: dict[str, str] = {}
         """Module function / ``Class.method`` -> the module class its return annotation names."""
+        self.returned_refs: dict[str, list[str | None]] = {}
+        self.returns_primitive: dict[str, Primitive] = {}
+        """Function -> the primitive every one of its ``return`` statements gives (``return sem``
+        where ``sem`` is a ``Semaphore`` it looked up or made)."""
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self._note_return(stmt.name.value, stmt)
@@ -508,7 +512,19 @@ class ModelBuilder(cst.CSTVisitor):
                     self.model.types[ref] = cls
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        qual = self.fn.qualname
+        refs = self.returned_refs.get(qual)
+        if refs and all(r in self.model.primitives for r in refs):
+            kinds = {self.model.primitives[r].kind for r in refs}
+            if len(kinds) == 1:
+                self.returns_primitive[qual] = self.model.primitives[refs[0]]
         self.frames.pop()
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if self.frames:
+            value = node.value
+            ref = self.ref(value) if isinstance(value, (cst.Name, cst.Attribute)) else None
+            self.returned_refs.setdefault(self.fn.qualname, []).append(ref)
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
         qual = f"{self.fn.qualname}.<lambda>#{len(self.lambda_names)}"
@@ -697,7 +713,7 @@ class ModelBuilder(cst.CSTVisitor):
                     prim = self.model.primitives.get(source or "")
                     if prim is not None and ref not in self.model.primitives and source.startswith("l:"):
                         # ``self.chargers = chargers`` for a parameter annotated ``threading.Semaphore``
-                        self.model.primitives[ref] = Primitive(ref, prim.kind, prim.type_name, prim.node, self.fn.qualname)
+                        self.model.primitives[ref] = Primitive(ref, prim.kind, prim.type_name, prim.node, prim.function)
                     if source in self.model.types and ref not in self.model.types:
                         self.model.types[ref] = self.model.types[source]
                     if source in self.elements and ref not in self.elements:
@@ -766,6 +782,10 @@ class ModelBuilder(cst.CSTVisitor):
             self.model.types[ref] = returned
             return
         if qual is None:
+            return
+        made = self.returns_primitive.get(qual)
+        if made is not None and ref not in self.model.primitives:
+            self.model.primitives[ref] = Primitive(ref, made.kind, made.type_name, made.node, made.function)
             return
         if qual == "collections.defaultdict":
             self.defaultdicts.add(ref)
