@@ -241,3 +241,39 @@ def test_a_primitive_returned_by_a_function_is_that_primitive_where_it_is_bound(
     assert model.primitive_kind("l:fetch.sem") == "Semaphore"
     assert model.primitives["l:fetch.sem"].function == "slot_for"
     assert model.primitive_kind("l:fetch.name") is None
+
+
+def test_an_attribute_set_from_a_constructor_parameter_has_the_class_every_caller_passes() -> None:
+    model = model_of(
+        "class Feed:\n"
+        "    def publish(self, x):\n"
+        "        return x\n"
+        "class Engine:\n"
+        "    def __init__(self, symbols, sink, log=None):\n"
+        "        self.sink = sink\n"
+        "        self.log = log\n"
+        "    def fill(self, x):\n"
+        "        self.sink.publish(x)\n"
+        "def main():\n"
+        "    quotes = Feed()\n"
+        "    Engine([], quotes, log=print)\n"
+        "    Engine([], sink=Feed())\n"
+    )
+    assert model.types.get("a:Engine.sink") == "Feed"
+    assert "a:Engine.log" not in model.types
+    assert callees(model, "Engine.fill", "publish") == {"Feed.publish"}
+
+
+def test_an_attribute_is_left_untyped_when_callers_pass_different_classes() -> None:
+    model = model_of(
+        "class A:\n"
+        "    pass\n"
+        "class B:\n"
+        "    pass\n"
+        "class Holder:\n"
+        "    def __init__(self, thing):\n"
+        "        self.thing = thing\n"
+        "Holder(A())\n"
+        "Holder(B())\n"
+    )
+    assert "a:Holder.thing" not in model.types

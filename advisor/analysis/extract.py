@@ -1070,6 +1070,56 @@ def _table_lookup(func: cst.BaseExpression) -> str | None:
     return None
 
 
+def _types_from_constructors(builder: ModelBuilder) -> set[str]:
+    """``self.publisher = publisher`` in ``__init__``, where every ``Engine(...)`` in the module
+    passes an object of the same module class (``Engine(symbols, MarketData())`` or a local bound
+    to one): the attribute has that class. Returns the attribute refs typed this way."""
+    model = builder.model
+    typed: set[str] = set()
+    for (init, param), refs in builder.param_attrs.items():
+        info = model.functions.get(init)
+        if info is None or info.name != "__init__" or info.class_name is None or len(refs) != 1 or refs[0] in model.types:
+            continue
+        ref = refs[0]
+        params = list(info.params)
+        if params and params[0] == "self":
+            params = params[1:]
+        if param not in params:
+            continue
+        index = params.index(param)
+        cls = info.class_name
+        found: set[str] = set()
+        sites = 0
+        for pending in builder.pending:
+            call = pending.call
+            if call.qualname not in (cls, cls.split(".<locals>.")[-1]):
+                continue
+            sites += 1
+            args = call.node.args
+            value = next((a.value for a in args if a.keyword is not None and a.keyword.value == param), None)
+            if value is None and len(args) > index and all(a.keyword is None and not a.star for a in args[: index + 1]):
+                value = args[index].value
+            found.add(_value_class(builder, call.function, value) or "?")
+        if sites and len(found) == 1 and "?" not in found:
+            model.types[ref] = found.pop()
+            typed.add(ref)
+    return typed
+
+
+def _value_class(builder: ModelBuilder, function: str, value: cst.BaseExpression | None) -> str | None:
+    """The module class of an argument: a construction ``C(...)`` or a typed local/attribute."""
+    model = builder.model
+    if value is None:
+        return None
+    if isinstance(value, cst.Call):
+        call = builder.call_info.get(id(value))
+        qual = call.qualname if call is not None else None
+        return qual if qual in model.classes else None
+    if isinstance(value, cst.Name):
+        return model.types.get(f"l:{function}.{value.value}") or model.types.get(f"g:{value.value}")
+    return None
+
+
 def _resolve_candidates(model: ModuleModel, pending: _PendingCall, callable_attrs: dict[str, list[list[str]]]) -> None:
     callees: list[str] = []
     same = True
@@ -1374,7 +1424,11 @@ def build_model(module: cst.Module, path: str = "<string>") -> ModuleModel:
     model = builder.model
     for cls in model.classes.values():
         cls.is_thread = _is_thread_class(model, cls.name)
+    typed = _types_from_constructors(builder)
     for pending in builder.pending:
+        call = pending.call
+        if call.receiver in typed and call.attr:
+            pending.candidates.insert(0, (f"cls:{model.types[call.receiver]}.{call.attr}", False))
         _resolve_candidates(model, pending, builder.callable_attrs)
     if _pass_callables(builder):
         for pending in builder.pending:
