@@ -72,8 +72,9 @@ class ConditionWaitNotInLoop(Rule):
             parents = maps.get(fn.qualname)
             if parents is None:
                 parents = maps[fn.qualname] = parent_map(fn.node)
-            if fn.is_async or isinstance(parents.get(id(call.node)), (cst.Await, cst.Yield)):
-                continue  # an asyncio.Condition, or a coroutine library's (`yield cond.wait()`)
+            if fn.is_async or isinstance(parents.get(id(call.node)), (cst.Await, cst.Yield, cst.Return)):
+                continue  # an asyncio.Condition, a coroutine library's (`yield cond.wait()`), or a
+                # wait whose result goes back to the caller (`return cond.wait()`: tornado's future)
             loop = _loop_state(call, parents)
             if loop == "inside" or (loop == "unheld" and (call.in_while or looping_callers.get(call.function))):
                 continue

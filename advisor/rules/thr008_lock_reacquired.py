@@ -6,6 +6,7 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import MODULE, NON_REENTRANT, ModuleModel
+from ._race import ref_at
 from .base import Finding, Rule, RuleContext
 from .thr007_lock_order_inversion import _release_ref, display, held_refs, lock_key, transitive_takes
 
@@ -123,8 +124,9 @@ _PAIRED_RELEASERS = frozenset({"__exit__", "__aexit__", "release", "unlock"})
 
 
 def _handed_over(model: ModuleModel, locks: set[str]) -> set[str]:
-    """Locks some function releases without ever taking them itself: used as signals
-    between threads (or released for the caller), so a second acquire may be a wait."""
+    """Locks some function releases without ever taking them itself, or whose ``release`` is
+    handed to other code as a callback: used as signals between threads (or released for the
+    caller), so a second acquire may be a wait."""
     out: set[str] = set()
     for fn in model.functions.values():
         if fn.name in _PAIRED_RELEASERS:
@@ -135,4 +137,11 @@ def _handed_over(model: ModuleModel, locks: set[str]) -> set[str]:
                 ref = _release_ref(call)
                 if ref in locks and ref not in taken:
                     out.add(ref)
+            for arg in call.node.args:
+                value = arg.value
+                if isinstance(value, cst.Attribute) and value.attr.value == "release":
+                    whole = ref_at(model, value) or ""  # ``on_click(lock.release)``: another thread releases it
+                    ref = ref_at(model, value.value) or (whole[: -len(".release")] if whole.endswith(".release") else None)
+                    if ref in locks:
+                        out.add(ref)
     return out

@@ -351,6 +351,16 @@ def _socket_refs(model) -> frozenset[str]:
     return result
 
 
+def _datagram_refs(model) -> frozenset[str]:
+    """Sockets built as ``socket.socket(..., socket.SOCK_DGRAM)``."""
+    out = set()
+    for acc in model.accesses:
+        value = assigned_value(acc) if acc.kind == "write" else None
+        if isinstance(value, cst.Call) and any((dotted(a.value) or "").endswith("SOCK_DGRAM") for a in value.args):
+            out.add(acc.ref)
+    return frozenset(out)
+
+
 def _socket_flow(model, refs: set[str]) -> None:
     """Follow sockets into containers (``peers[name] = sock``, ``conns.append(sock)``), out of
     them in ``for`` loops (``for name, sock in peers.items()``) and into the parameters of the
@@ -459,6 +469,8 @@ def _blocking(model, call: Call) -> str | None:
     if call.attr in SOCKET_IO and call.receiver and call.receiver in _socket_refs(model):
         if call.held and all(_serialises(model, h.ref, call.receiver) for h in call.held):
             return None
+        if call.attr == "connect" and call.receiver in _datagram_refs(model):
+            return None  # a UDP connect() only picks the default peer: nothing goes out
         return "does network I/O on a socket"
     if qual in BLOCKING:
         if qual == "time.sleep" and node.args and isinstance(node.args[0].value, cst.Integer) and node.args[0].value.value == "0":
