@@ -444,6 +444,12 @@ def _multi(model: ModuleModel, entry: str, spawns: list[Spawn]) -> bool:
     return len(slots) > 1
 
 
+def _blocking_map(model: ModuleModel, spawn: Spawn) -> bool:
+    """``pool.map(...)`` / ``pool.starmap(...)`` on a ``multiprocessing`` thread pool: the call
+    returns only when every task has finished."""
+    return spawn.kind == "map" and model.primitive_kind(spawn.executor) == "ThreadPool"
+
+
 def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list[str], writers: list[Access]) -> str | None:
     """Why the state is shared between threads, or None when it may not be."""
     for entry in entries:
@@ -474,6 +480,9 @@ def _sharing(ctx: RuleContext, model: ModuleModel, access: Access, entries: list
         theirs = model.contexts_for(other.function, other.ref)
         if not theirs or theirs & set(entries):
             continue  # the thread's own code, or code also reached from it
+        if all(e != "main" and all(_blocking_map(model, s) and s.function == access.function
+                                   for s in model.thread_entries.get(e, [])) for e in theirs):
+            continue  # tasks of ``pool.map(...)`` called here: this code waits for them, never beside them
         if theirs == {"main"} and (other.kind == "write" or other.function not in after_start):
             continue  # a reset, or API code not shown to run while the thread does
         if other.function in spawners and _slot_per_iteration(model, other) and _keyed_by_thread(model, access, entries):
