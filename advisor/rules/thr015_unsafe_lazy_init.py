@@ -18,7 +18,8 @@ class UnsafeLazyInit(Rule):
     Flags lazy initialisation of shared state (`if self._x is None: self._x = make()`,
     a module-level singleton behind `global`) in code that runs on several threads
     without a lock, and double-checked locking whose second check inside the lock is
-    missing.
+    missing. An attribute whose class's `__init__` always runs the initialising method is
+    set before any thread sees the object, and is left alone.
 
     ## Why is this bad?
     Two threads can both see `None` and both create the object. Each gets a different
@@ -102,6 +103,8 @@ class UnsafeLazyInit(Rule):
                 continue
             if not may_run_together(model, fn.qualname, fn.qualname, acc.ref):
                 continue
+            if _primed_in_constructor(model, fn, acc.ref):
+                continue
             return self.finding(
                 ctx,
                 stmt.test,
@@ -110,6 +113,36 @@ class UnsafeLazyInit(Rule):
                 function=function_label(fn.qualname),
             )
         return None
+
+
+_BRANCHES = (cst.If, cst.IfExp, cst.For, cst.While, cst.Try, cst.With, cst.Match, cst.BooleanOperation, cst.Lambda)
+
+
+def _primed_in_constructor(model: ModuleModel, fn: FunctionInfo, ref: str) -> bool:
+    """``fn`` lazily sets an attribute of its own class and that class's ``__init__`` calls it
+    unconditionally: the value is set before the object (or the class) is used by threads."""
+    cls = fn.class_name
+    init = model.functions.get(f"{cls}.__init__") if cls else None
+    if init is None or not ref.startswith(f"a:{cls}."):
+        return False
+    return any(fn.qualname in call.callees and _always_runs(model, init.node, call.node) for call in init.calls)
+
+
+def _always_runs(model: ModuleModel, root: cst.CSTNode, node: cst.CSTNode) -> bool:
+    """``node`` runs whenever ``root`` does: it is in no branch, loop or handler (an ``if``'s
+    test and the left side of ``and``/``or`` always run)."""
+    child = node
+    for parent in chain(model, root, node):
+        if parent is root:
+            return True
+        if isinstance(parent, (cst.If, cst.While)) and child is parent.test:
+            pass
+        elif isinstance(parent, cst.BooleanOperation) and child is parent.left:
+            pass
+        elif isinstance(parent, _BRANCHES):
+            return False
+        child = parent
+    return True
 
 
 def _fresh(fn: FunctionInfo, value: cst.BaseExpression) -> bool:
