@@ -297,9 +297,11 @@ class ModuleModel:
     def is_multi_instance(self, entry: str) -> bool:
         """True when the entry may run on several threads at once."""
         spawns = self.thread_entries.get(entry, [])
-        if len(spawns) > 1:
+        if any(s.in_loop or s.kind in ("map",) for s in spawns):
             return True
-        return any(s.in_loop or s.kind in ("map",) for s in spawns)
+        if len(spawns) > 1 and not _restarts(spawns):
+            return True
+        return False
 
     @cached_property
     def constructions(self) -> dict[str, list[Call]]:
@@ -562,6 +564,15 @@ class ModuleModel:
         if value is None and args and args[0].keyword is None and args[0].star == "":
             value = args[0].value
         return value is None or (isinstance(value, cst.Integer) and value.evaluated_value == 1)
+
+
+def _restarts(spawns: list[Spawn]) -> bool:
+    """Every spawn stores its thread in the same attribute (``self._thread = Thread(...)`` in
+    ``__init__`` and in a restart method): one thread per object at a time."""
+    bound = {s.bound_to for s in spawns}
+    return len(bound) == 1 and next(iter(bound)) is not None and next(iter(bound)).startswith("a:") and all(
+        s.kind == "thread" for s in spawns
+    )
 
 
 def assigned_value(acc: Access):
