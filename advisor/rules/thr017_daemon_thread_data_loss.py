@@ -264,8 +264,8 @@ def _joined(model: ModuleModel, spawn: Spawn) -> bool:
     ):
         return False
     for call in model.calls:
-        if call.attr != "join":
-            continue
+        if call.attr != "join" or (call.receiver_kind is not None and call.receiver_kind != "Thread"):
+            continue  # ``work_queue.join()`` waits for the queue, not for this thread
         positional = [a.value for a in call.node.args if a.keyword is None]
         if call.receiver in model.thread_vars:
             if model.thread_vars[call.receiver] is spawn or spawn.bound_to is None:
@@ -293,9 +293,10 @@ def _done_event_awaited(model: ModuleModel, reach: list[str]) -> bool:
 
 def _queue_joined(model: ModuleModel, gets: list[Call]) -> bool:
     queues = {c.receiver for c in gets if c.receiver}
+    unknown = any(not c.receiver for c in gets)
     for call in model.calls:
         if call.attr == "join" and not call.node.args:
-            if call.receiver in queues or call.receiver_kind in ("Queue",):
+            if call.receiver in queues or (unknown and call.receiver_kind in ("Queue",)):
                 return True
     return False
 
