@@ -18,7 +18,7 @@ class LateBindingLoopVariable(Rule):
     Flags a lambda or nested function that reads a loop variable and is handed to a
     thread, `Timer` or executor inside that loop (`Thread(target=lambda: work(i))`), or a
     lambda handed to a `Thread` subclass's constructor as a callback its `run()` calls
-    (`Grabber(cam, on_frame=lambda f: sink(cam_id, f))`).
+    (`Grabber(cam, on_frame=lambda f: sink(cam_id, f))`) or to `future.add_done_callback`.
 
     ## Why is this bad?
     Closures look variables up when they *run*, not when they are created. By the time
@@ -77,7 +77,7 @@ class LateBindingLoopVariable(Rule):
 def _handed(model: ModuleModel):
     """(spawn, closure) for each thread target that is a closure, and for each lambda handed
     to a ``Thread`` subclass's constructor (a callback its ``run()`` calls: ``on_frame=lambda
-    seq, data: self._ingest(cam_id, seq, data)``)."""
+    seq, data: self._ingest(cam_id, seq, data)``) or to ``future.add_done_callback``."""
     for spawn in model.spawns:
         if spawn.kind in SPAWN_KINDS and spawn.target is not None:
             closure = _closure(model, spawn)
@@ -87,6 +87,10 @@ def _handed(model: ModuleModel):
             for arg in spawn.node.args:
                 if isinstance(arg.value, cst.Lambda) and arg.value is not spawn.target:
                     yield spawn, _lambda_closure(arg.value)
+    for call in model.calls:
+        if call.attr == "add_done_callback" and call.node.args and isinstance(call.node.args[0].value, cst.Lambda):
+            callback = call.node.args[0].value  # runs on the worker thread when the task ends
+            yield Spawn("callback", call.node, call.function, callback, (), None, call.loop_depth > 0), _lambda_closure(callback)
 
 
 def _closure(model: ModuleModel, spawn: Spawn) -> tuple[cst.CSTNode, cst.Parameters, set[str]] | None:
