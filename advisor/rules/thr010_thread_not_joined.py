@@ -191,13 +191,19 @@ def _use_kind(model: ModuleModel, root: cst.CSTNode, use: cst.Name, spawn: Spawn
 
 def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn, start: cst.Call,
                   what: str = "thread is started but never joined"):
-    """The thread fills a local (``args=(..., results)`` or a closure) that the function reads after ``start``."""
+    """The thread fills a local (``args=(..., results)`` or a closure) that the function reads
+    after ``start``, with no wait on something handed to the thread (``ready.wait()``) first."""
     shared: list[str] = []
     containers = _containers(fn.node)
+    handed: set[str] = set()
     if spawn.args is not None and isinstance(spawn.args.value, (cst.Tuple, cst.List)):
         for el in spawn.args.value.elements:
-            if isinstance(el.value, cst.Name) and el.value.value in containers:
-                shared.append(el.value.value)
+            if isinstance(el.value, cst.Name):
+                handed.add(f"l:{fn.qualname}.{el.value.value}")
+                if el.value.value in containers:
+                    shared.append(el.value.value)
+    if any(c.attr in SYNC - {"sleep", "get"} and c.receiver in handed for c in fn.calls):
+        return None  # ``ready.wait()`` on an event the thread is given: it signals when done
     for name in model.reachable(spawn.targets):
         info = model.functions[name]
         if info is not fn:

@@ -20,7 +20,8 @@ class BusyWaitPolling(Rule):
     Flags loops that do nothing but re-test a shared flag and sleep (or spin) until
     another thread changes it: `while not self.done: time.sleep(0.1)`,
     `while not ready: pass`, `while not event.is_set(): time.sleep(1)`, or a method that
-    only reads such state (`while not self._due(): time.sleep(0.01)`). A give-up check in
+    only reads such state (`while not self._due(): time.sleep(0.01)`), or a key another
+    thread adds to a dict it was handed (`while "port" not in endpoint: ...`). A give-up check in
     the loop (`if time.monotonic() > deadline: raise TimeoutError`) is still polling.
 
     ## Why is this bad?
@@ -228,6 +229,9 @@ def _flag(test: cst.BaseExpression) -> tuple[cst.BaseExpression, bool, bool, boo
             and isinstance(left.args[0].value, (cst.Name, cst.Attribute))
         ):
             return left.args[0].value, False, negated, True
+        if isinstance(comp.operator, (cst.In, cst.NotIn)) and isinstance(comp.comparator, (cst.Name, cst.Attribute)):
+            # ``while "port" not in endpoint:`` waits for another thread to add the key
+            return comp.comparator, False, negated != isinstance(comp.operator, cst.NotIn), False
         if isinstance(comp.operator, (cst.Is, cst.IsNot, cst.Equal, cst.NotEqual)) and isinstance(
             comp.comparator, (cst.Name, cst.Integer, cst.SimpleString)
         ):
@@ -308,15 +312,35 @@ REMOVERS = frozenset({"pop", "popleft", "popitem", "remove", "discard", "clear",
 
 
 def _writer(model: ModuleModel, fn: FunctionInfo, ref: str, wants_truthy: bool | None) -> str | None:
-    """A function on another thread that changes the flag in the direction that ends the loop."""
+    """A function on another thread that changes the flag in the direction that ends the loop
+    (through a parameter, when ``fn`` hands the object to the thread in ``args``)."""
+    refs = {ref} | _handed_to_threads(model, fn, ref)
     for other in model.functions.values():
         if other is fn or other.name in SETUP or other.qualname == MODULE:
             continue
-        if not any(a.ref == ref and _ends_wait(a, wants_truthy) for a in other.accesses):
+        if not any(a.ref in refs and _ends_wait(a, wants_truthy) for a in other.accesses):
             continue
         if may_run_together(model, fn.qualname, other.qualname):
             return other.qualname
     return None
+
+
+def _handed_to_threads(model: ModuleModel, fn: FunctionInfo, ref: str) -> set[str]:
+    """The parameters of thread targets that ``fn`` passes its local ``ref`` to in ``args``."""
+    out: set[str] = set()
+    for spawn in model.spawns:
+        if spawn.function != fn.qualname or spawn.args is None or not isinstance(spawn.args.value, (cst.Tuple, cst.List)):
+            continue
+        for i, el in enumerate(spawn.args.value.elements):
+            if isinstance(el.value, cst.Name) and f"l:{fn.qualname}.{el.value.value}" == ref:
+                for target in spawn.targets:
+                    info = model.functions.get(target)
+                    params = list(info.params) if info is not None else []
+                    if info is not None and info.class_name and params[:1] in (["self"], ["cls"]):
+                        params = params[1:]
+                    if i < len(params):
+                        out.add(f"l:{target}.{params[i]}")
+    return out
 
 
 def _ends_wait(acc, wants_truthy: bool | None) -> bool:
