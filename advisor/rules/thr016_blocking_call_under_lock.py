@@ -46,7 +46,8 @@ class BlockingCallUnderLock(Rule):
     `Lock`, `RLock` or `Condition` is held, directly or in a function called there (reported
     at the call; when other callers do not hold a lock, only if the function always blocks,
     not in a retry loop or a special case). Sockets are followed into containers, out
-    through `for` loops and into the parameters of the module's functions. Socket
+    through `for` loops and into the parameters of the module's functions; a stream
+    handler's `wfile`/`rfile` is a socket too. Socket
     I/O under a lock that every user takes only to do I/O on that socket (a write lock that
     keeps messages whole) is left alone. Waiting for another thread
     (a join, a queue join, an event) is left alone when the awaited code never takes the lock,
@@ -450,10 +451,20 @@ def _serialises(model, lock: str, sock: str) -> bool:
     waiting for it is waiting for the socket."""
     takers = {a.function for a in model.acquires if a.ref == lock}
     return bool(takers) and all(
-        any(c.attr in SOCKET_IO and c.receiver == sock and any(h.ref == lock for h in c.held)
+        any((c.attr in SOCKET_IO or _stream_file_io(c)) and c.receiver == sock and any(h.ref == lock for h in c.held)
             for c in model.functions[f].calls)
         for f in takers
     )
+
+
+STREAM_FILES = frozenset({"wfile", "rfile"})
+FILE_IO = frozenset({"write", "writelines", "flush", "read", "readline", "readlines"})
+
+
+def _stream_file_io(call: Call) -> bool:
+    """``handler.wfile.write(...)``: the file ``socketserver``'s stream handlers wrap their
+    socket in (``rfile``/``wfile``), read or written."""
+    return call.attr in FILE_IO and (call.receiver or "").rsplit(".", 1)[-1] in STREAM_FILES
 
 
 def _returns_ref(fn, refs: set[str]) -> bool:
@@ -466,6 +477,10 @@ def _returns_ref(fn, refs: set[str]) -> bool:
 def _blocking(model, call: Call) -> str | None:
     qual = call.qualname or ""
     node = call.node
+    if _stream_file_io(call):
+        if call.held and all(_serialises(model, h.ref, call.receiver) for h in call.held):
+            return None
+        return "does network I/O on a socket"
     if call.attr in SOCKET_IO and call.receiver and call.receiver in _socket_refs(model):
         if call.held and all(_serialises(model, h.ref, call.receiver) for h in call.held):
             return None
