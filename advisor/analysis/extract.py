@@ -1076,6 +1076,10 @@ def _types_from_constructors(builder: ModelBuilder) -> set[str]:
     to one): the attribute has that class. Returns the attribute refs typed this way."""
     model = builder.model
     typed: set[str] = set()
+    built: dict[str, list[Call]] = {}
+    for pending in builder.pending:
+        if pending.call.qualname:
+            built.setdefault(pending.call.qualname, []).append(pending.call)
     for (init, param), refs in builder.param_attrs.items():
         info = model.functions.get(init)
         if info is None or info.name != "__init__" or info.class_name is None or len(refs) != 1 or refs[0] in model.types:
@@ -1090,10 +1094,7 @@ def _types_from_constructors(builder: ModelBuilder) -> set[str]:
         cls = info.class_name
         found: set[str] = set()
         sites = 0
-        for pending in builder.pending:
-            call = pending.call
-            if call.qualname not in (cls, cls.split(".<locals>.")[-1]):
-                continue
+        for call in built.get(cls, []) + (built.get(cls.split(".<locals>.")[-1], []) if ".<locals>." in cls else []):
             sites += 1
             args = call.node.args
             value = next((a.value for a in args if a.keyword is not None and a.keyword.value == param), None)
