@@ -88,7 +88,8 @@ def _handed(model: ModuleModel):
                 if isinstance(arg.value, cst.Lambda) and arg.value is not spawn.target:
                     yield spawn, _lambda_closure(arg.value)
     for call in model.calls:
-        if call.attr == "add_done_callback" and call.node.args and isinstance(call.node.args[0].value, cst.Lambda):
+        if (call.attr == "add_done_callback" and call.node.args and isinstance(call.node.args[0].value, cst.Lambda)
+                and not model.functions[call.function].is_async):  # a coroutine's tasks call back on the loop
             callback = call.node.args[0].value  # runs on the worker thread when the task ends
             yield Spawn("callback", call.node, call.function, callback, (), None, call.loop_depth > 0), _lambda_closure(callback)
 
