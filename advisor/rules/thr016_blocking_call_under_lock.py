@@ -333,6 +333,9 @@ def _socket_refs(model) -> frozenset[str]:
         for acc in model.accesses:
             if acc.kind != "write" or acc.ref in refs:
                 continue
+            if _accepted(acc):
+                refs.add(acc.ref)
+                continue
             value = assigned_value(acc)
             if not isinstance(value, cst.Call):
                 continue
@@ -378,6 +381,19 @@ def _socket_flow(model, refs: set[str]) -> None:
                             target = target.elements[1].value
                         if isinstance(target, cst.Name):
                             refs.add(f"l:{fn.qualname}.{target.value}")
+        for spawn in model.spawns:
+            if spawn.args is None or not isinstance(spawn.args.value, (cst.Tuple, cst.List)):
+                continue
+            for target in spawn.targets:
+                info = model.functions.get(target)
+                if info is None:
+                    continue
+                params = list(info.params)
+                if info.class_name and params[:1] in (["self"], ["cls"]):
+                    params = params[1:]
+                for param, el in zip(params, spawn.args.value.elements):
+                    if _name_ref(model, spawn.function, el.value) in refs:
+                        refs.add(f"l:{target}.{param}")
         for call in model.calls:
             if len(call.callees) != 1 or call.callees[0] not in model.functions:
                 continue
@@ -390,6 +406,22 @@ def _socket_flow(model, refs: set[str]) -> None:
                     refs.add(f"l:{callee.qualname}.{param}")
         if len(refs) == size:
             return
+
+
+def _accepted(acc) -> bool:
+    """``conn, addr = listener.accept()``: ``conn`` is a connected socket."""
+    statement = acc.statement
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    for small in statement.body:
+        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+            continue
+        target, value = small.targets[0].target, small.value
+        if (isinstance(target, (cst.Tuple, cst.List)) and target.elements and target.elements[0].value is acc.node
+                and isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value == "accept" and not value.args):
+            return True
+    return False
 
 
 def _name_ref(model, function: str, expr: cst.BaseExpression | None) -> str | None:
