@@ -18,11 +18,13 @@ class ThreadNotJoined(Rule):
     ## What it does
     Flags a thread started in a function that never joins it, although the function goes
     on to read (or return) what the thread fills in: a container passed in `args` or a
-    variable the thread's closure writes. Also a `Thread` subclass's result attribute
-    (`loader.words`, set in `run()`) read after `start()` but before its `join()`. Daemon
-    threads are reported only when kept by no one (or by a local or list that is only used to
-    start them) and the function reads what they fill with nothing but a `sleep` in between. Timers, fire-and-forget threads with no result, and
-    threads that are returned, stored on an object or handed elsewhere are not reported.
+    variable the thread's closure writes. Also such a read, or a `Thread` subclass's result
+    attribute (`loader.words`, set in `run()`), made after `start()` but before the `join()`,
+    with no wait on something the thread signals in between. Daemon threads are reported
+    only when kept by no one (or by a local or list that is only used to start them) and the
+    function reads what they fill with nothing but a `sleep` in between. Timers,
+    fire-and-forget threads with no result, and threads that are returned, stored on an
+    object or handed elsewhere are not reported.
 
     ## Why is this bad?
     Nothing waits for the work to finish. Results the thread writes are read half-done
@@ -130,12 +132,17 @@ def _unjoined(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spa
     is_list = spawn.bound_to not in model.thread_vars or model.thread_vars[spawn.bound_to] is not spawn
     holders = [name]
     start_call = None
+    join_use = None
     for use in _uses(root, name):
         kind = _use_kind(model, root, use, spawn, is_list=is_list)
         if kind == "escape":
             return None
         if kind == "joined":
-            return None
+            parent = chain(model, root, use)[0]
+            if is_list or join_use is not None or not (isinstance(parent, cst.Attribute) and parent.attr.value == "join"):
+                return None
+            join_use = use
+            continue
         if isinstance(kind, tuple) and kind[0] == "collected":
             holders.append(kind[1])
         if isinstance(kind, tuple) and kind[0] == "start":
@@ -145,11 +152,13 @@ def _unjoined(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spa
             kind = _use_kind(model, root, use, spawn, is_list=True)
             if kind in ("escape", "joined"):
                 return None
-    if any(c.attr == "join" and model.thread_vars.get(c.receiver or "") is spawn for c in model.calls):
-        return None
     starts = [c for c in fn.calls if c.attr == "start" and model.thread_vars.get(c.receiver or "") is spawn]
     node = start_call or (starts[0].node if starts else None)
     if node is None:
+        return None
+    if join_use is not None:
+        return _results_read(ctx, model, fn, spawn, node, what, until=join_use)
+    if any(c.attr == "join" and model.thread_vars.get(c.receiver or "") is spawn for c in model.calls):
         return None
     return _results_read(ctx, model, fn, spawn, node, what)
 
@@ -190,7 +199,7 @@ def _use_kind(model: ModuleModel, root: cst.CSTNode, use: cst.Name, spawn: Spawn
 
 
 def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn: Spawn, start: cst.Call,
-                  what: str = "thread is started but never joined"):
+                  what: str = "thread is started but never joined", until: cst.Name | None = None):
     """The thread fills a local (``args=(..., results)`` or a closure) that the function reads
     after ``start``, with no wait on something handed to the thread (``ready.wait()``) first."""
     shared: list[str] = []
@@ -218,11 +227,25 @@ def _results_read(ctx: RuleContext, model: ModuleModel, fn: FunctionInfo, spawn:
     after = max((order[id(n)] for n in all_names(start) if id(n) in order), default=None)
     if after is None:
         return None
+    end = order.get(id(until), -1) if until is not None else None
+    touched = handed | {a.ref for f in model.reachable(spawn.targets) for a in model.functions[f].accesses}
     for name in dict.fromkeys(shared):
         later = [
             u for u in _uses(root, name)
             if order.get(id(u), -1) > after and id(u) not in inside and not _in_nested(model, root, u)
         ]
+        if end is not None:
+            later = [u for u in later if order.get(id(u), -1) < end and _reads(model, root, u)
+                     and not any(isinstance(p, cst.While) for p in chain(model, root, u))]
+            waits = [order[id(n)] for c in fn.calls if c.attr in SYNC - {"sleep"} and c.receiver in touched
+                     for n in all_names(c.node.func) if id(n) in order]
+            later = [u for u in later if not any(after < w < order[id(u)] for w in waits)]
+            if later:
+                return later[0], (
+                    f"`{name}` is read before `{until.value}.join()` (line {ctx.span(until).line}): the thread "
+                    f"that fills it may still be running, so the read sees partial or missing results"
+                )
+            continue
         if later:
             return start, (
                 f"{what}, and `{name}` it fills is read later in `{fn.name}`; "
@@ -258,6 +281,12 @@ def _containers(root: cst.CSTNode) -> set[str]:
 
     root.visit(V())
     return out
+
+
+def _reads(model: ModuleModel, root: cst.CSTNode, use: cst.Name) -> bool:
+    """``use`` reads the name: it is not the target of an assignment (``cont[0] = False``)."""
+    up = chain(model, root, use)
+    return not any(isinstance(p, (cst.AssignTarget, cst.AugAssign)) for p in up[:3])
 
 
 def _in_nested(model: ModuleModel, root: cst.CSTNode, node: cst.CSTNode) -> bool:
