@@ -277,3 +277,20 @@ def test_an_attribute_is_left_untyped_when_callers_pass_different_classes() -> N
         "Holder(B())\n"
     )
     assert "a:Holder.thing" not in model.types
+
+
+def test_a_method_called_through_a_typed_attribute_gives_its_annotated_return_class() -> None:
+    model = model_of(
+        "from typing import Optional\n"
+        "class Book:\n"
+        "    pass\n"
+        "class Catalog:\n"
+        "    def get(self, isbn) -> Optional[Book]:\n"
+        "        return None\n"
+        "class Desk:\n"
+        "    def __init__(self, shelf: Catalog):\n"
+        "        self.shelf = shelf\n"
+        "    def checkout(self, isbn):\n"
+        "        book = self.shelf.get(isbn)\n"
+    )
+    assert model.types.get("l:Desk.checkout.book") == "Book"

@@ -736,8 +736,9 @@ class ModelBuilder(cst.CSTVisitor):
         """The module class a called function or method is annotated to return."""
         if isinstance(func, cst.Name):
             return self.returns.get(qual) if qual else None
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            owner = self.self_class(func.value.value) or self.model.types.get(self.ref(func.value) or "")
+        if isinstance(func, cst.Attribute) and isinstance(func.value, (cst.Name, cst.Attribute)):
+            owner = self.self_class(func.value.value) if isinstance(func.value, cst.Name) else None
+            owner = owner or self.model.types.get(self.ref(func.value) or "")  # ``self.catalog.get(k)``
             if owner is not None:
                 return self.returns.get(f"{owner.split('.<locals>.')[-1]}.{func.attr.value}")
         return None
