@@ -165,6 +165,23 @@ def _opposite_branches(model: ModuleModel, root: cst.CSTNode, p: cst.CSTNode, q:
     return False
 
 
+def spawn_arg_params(model: ModuleModel, spawn) -> list[tuple[cst.BaseExpression, str]]:
+    """``(argument, parameter ref)`` for each element of ``args=(...)`` a spawn hands its
+    targets (``Thread(target=serve, args=(lobby, endpoint))`` -> ``l:serve.endpoint``)."""
+    if spawn.args is None or not isinstance(spawn.args.value, (cst.Tuple, cst.List)):
+        return []
+    out = []
+    for target in spawn.targets:
+        info = model.functions.get(target)
+        if info is None:
+            continue
+        params = list(info.params)
+        if info.class_name and params[:1] in (["self"], ["cls"]):
+            params = params[1:]
+        out.extend((el.value, f"l:{target}.{param}") for param, el in zip(params, spawn.args.value.elements))
+    return out
+
+
 def locked(model: ModuleModel, function: str, held: Iterable[HeldLock]) -> bool:
     """True when some lock that keeps other threads out is held here (directly or by every caller)."""
     return bool(model.exclusive_held(function, held))

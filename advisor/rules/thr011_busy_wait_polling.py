@@ -7,7 +7,7 @@ import libcst as cst
 from ..analysis.extract import dotted
 
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel
-from ._race import call_at, function_label, may_run_together, ref_at
+from ._race import call_at, function_label, may_run_together, ref_at, spawn_arg_params
 from .base import Finding, Rule, RuleContext
 
 SETUP = frozenset({"__init__", "__new__", "__post_init__", "setUp", "setUpClass"})
@@ -327,20 +327,11 @@ def _writer(model: ModuleModel, fn: FunctionInfo, ref: str, wants_truthy: bool |
 
 def _handed_to_threads(model: ModuleModel, fn: FunctionInfo, ref: str) -> set[str]:
     """The parameters of thread targets that ``fn`` passes its local ``ref`` to in ``args``."""
-    out: set[str] = set()
-    for spawn in model.spawns:
-        if spawn.function != fn.qualname or spawn.args is None or not isinstance(spawn.args.value, (cst.Tuple, cst.List)):
-            continue
-        for i, el in enumerate(spawn.args.value.elements):
-            if isinstance(el.value, cst.Name) and f"l:{fn.qualname}.{el.value.value}" == ref:
-                for target in spawn.targets:
-                    info = model.functions.get(target)
-                    params = list(info.params) if info is not None else []
-                    if info is not None and info.class_name and params[:1] in (["self"], ["cls"]):
-                        params = params[1:]
-                    if i < len(params):
-                        out.add(f"l:{target}.{params[i]}")
-    return out
+    return {
+        param for spawn in model.spawns if spawn.function == fn.qualname
+        for arg, param in spawn_arg_params(model, spawn)
+        if isinstance(arg, cst.Name) and f"l:{fn.qualname}.{arg.value}" == ref
+    }
 
 
 def _ends_wait(acc, wants_truthy: bool | None) -> bool:

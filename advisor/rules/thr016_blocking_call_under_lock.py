@@ -8,7 +8,7 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import Call, HeldLock, assigned_value
-from ._race import call_at, calls_in, chain, function_label, ref_at
+from ._race import call_at, calls_in, chain, function_label, ref_at, spawn_arg_params
 from .base import Finding, Rule, RuleContext
 
 HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
@@ -382,18 +382,9 @@ def _socket_flow(model, refs: set[str]) -> None:
                         if isinstance(target, cst.Name):
                             refs.add(f"l:{fn.qualname}.{target.value}")
         for spawn in model.spawns:
-            if spawn.args is None or not isinstance(spawn.args.value, (cst.Tuple, cst.List)):
-                continue
-            for target in spawn.targets:
-                info = model.functions.get(target)
-                if info is None:
-                    continue
-                params = list(info.params)
-                if info.class_name and params[:1] in (["self"], ["cls"]):
-                    params = params[1:]
-                for param, el in zip(params, spawn.args.value.elements):
-                    if _name_ref(model, spawn.function, el.value) in refs:
-                        refs.add(f"l:{target}.{param}")
+            for arg, param in spawn_arg_params(model, spawn):
+                if _name_ref(model, spawn.function, arg) in refs:
+                    refs.add(param)
         for call in model.calls:
             if len(call.callees) != 1 or call.callees[0] not in model.functions:
                 continue

@@ -78,26 +78,22 @@ class IteratingSharedContainer(Rule):
         ctx.module.visit(collector)
         long_running = _long_running_entries(model)
         reported: set[tuple[str, str]] = set()
-        for acc, mut in _in_start_windows(model, collector.iterated, mutations):
+        windows = [
+            (acc, f"while a thread started before it may still change it in `{mut.function}` (`{ctx.code(mut.node)}`)")
+            for acc, mut in _in_start_windows(model, collector.iterated, mutations)
+        ] + [
+            (acc, f"on a thread that `{starter}` starts and then, before joining it, changes it in "
+                  f"`{mut.function}` (`{ctx.code(mut.node)}`)")
+            for acc, mut, starter in _changed_in_start_windows(model, collector.iterated, lists, long_running)
+        ]
+        for acc, why in windows:
             if (acc.function, acc.ref) in reported:
                 continue
             reported.add((acc.function, acc.ref))
             yield self.finding(
                 ctx,
                 acc.node,
-                f"`{ctx.code(acc.node)}` is iterated in `{acc.function}` while a thread started before it "
-                f"may still change it in `{mut.function}` (`{ctx.code(mut.node)}`) without a common lock",
-                function=function_label(acc.function),
-            )
-        for acc, mut, starter in _changed_in_start_windows(model, collector.iterated, lists, long_running):
-            if (acc.function, acc.ref) in reported:
-                continue
-            reported.add((acc.function, acc.ref))
-            yield self.finding(
-                ctx,
-                acc.node,
-                f"`{ctx.code(acc.node)}` is iterated in `{acc.function}` on a thread that `{starter}` starts and "
-                f"then, before joining it, changes it in `{mut.function}` (`{ctx.code(mut.node)}`) without a common lock",
+                f"`{ctx.code(acc.node)}` is iterated in `{acc.function}` {why} without a common lock",
                 function=function_label(acc.function),
             )
         for acc in model.accesses:
