@@ -47,12 +47,14 @@ class BlockingCallUnderLock(Rule):
     at the call; when other callers do not hold a lock, only if the function always blocks,
     not in a retry loop or a special case). Sockets are followed into containers, out
     through `for` loops and into the parameters of the module's functions; a stream
-    handler's `wfile`/`rfile` is a socket too. Socket
+    handler's `wfile`/`rfile` is a socket too, and so are `accept()`'s connection and
+    `socketpair()`'s ends; a socket made non-blocking is not. Socket
     I/O under a lock that every user takes only to do I/O on that socket (a write lock that
     keeps messages whole) is left alone. Waiting for another thread
     (a join, a queue join, an event) is left alone when the awaited code never takes the lock,
     or when no other function takes it (it only serialises calls of this one, as a `flush()`
-    lock does): the wait cannot deadlock on it.
+    lock does): the wait cannot deadlock on it. A lock that is only ever tried
+    (`acquire(blocking=False)`) keeps no thread waiting.
 
     ## Why is this bad?
     Every other thread that needs the lock stalls for the whole call, which serialises the
@@ -89,6 +91,8 @@ class BlockingCallUnderLock(Rule):
         takers: dict[str, set[str]] = {}
         for acq in model.acquires:
             takers.setdefault(acq.ref, set()).add(acq.function)
+        # a lock only ever tried (``acquire(blocking=False)``): no thread waits for it
+        try_only = {ref for ref in takers if not any(a.blocking for a in model.acquires if a.ref == ref)}
 
         def locks_at(call: Call, blocking: Call | None = None) -> list[HeldLock]:
             """Locks held at ``call`` that make ``blocking`` (the call itself, or a blocking
@@ -100,7 +104,7 @@ class BlockingCallUnderLock(Rule):
             waits = what in WAITS_FOR_THREADS or (what == GET and _size_checked(model, blocking))
             return [
                 h for h in call.held
-                if _excludes(h) and _region(ctx, h, released[call.function])
+                if _excludes(h) and _region(ctx, h, released[call.function]) and h.ref not in try_only
                 and not (what in WAITS_FOR_THREADS and _awaited_never_takes(model, blocking, h.ref))
                 and not (waits and takers.get(h.ref, set()) <= {call.function, blocking.function}
                          and not _awaited_takes_unknown(model, blocking))
@@ -160,8 +164,23 @@ CONDITIONAL = (cst.If, cst.IfExp, cst.For, cst.While, cst.ExceptHandler, cst.Boo
 
 def _unconditional(model, call: Call) -> bool:
     """The call runs every time its function does (not under an ``if``, a loop or an
-    ``except``)."""
-    return not any(isinstance(n, CONDITIONAL) for n in chain(model, model.functions[call.function].node, call.node))
+    ``except``; the body of a ``for _ in range(attempts)`` retry loop runs at least once)."""
+    for node in chain(model, model.functions[call.function].node, call.node):
+        if isinstance(node, cst.For) and _retry_range(node.iter):
+            continue
+        if isinstance(node, CONDITIONAL):
+            return False
+    return True
+
+
+def _retry_range(expr: cst.BaseExpression) -> bool:
+    """``range(n)`` / ``range(1, n + 1)`` with ``n`` a name or a positive literal."""
+    if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "range"):
+        return False
+    stop = expr.args[-1].value if expr.args else None
+    return isinstance(stop, (cst.Name, cst.Attribute, cst.BinaryOperation)) or (
+        isinstance(stop, cst.Integer) and stop.evaluated_value > 0
+    )
 
 
 def _awaited(model, call: Call) -> set[str]:
@@ -333,7 +352,7 @@ def _socket_refs(model) -> frozenset[str]:
         for acc in model.accesses:
             if acc.kind != "write" or acc.ref in refs:
                 continue
-            if _accepted(acc):
+            if _unpacked_socket(model, acc):
                 refs.add(acc.ref)
                 continue
             value = assigned_value(acc)
@@ -353,6 +372,16 @@ def _socket_refs(model) -> frozenset[str]:
     result = frozenset(refs)
     _SOCKETS[model] = result
     return result
+
+
+def _nonblocking_refs(model) -> frozenset[str]:
+    """Sockets the module makes non-blocking: ``setblocking(False)``, ``settimeout(0)``."""
+    return frozenset(
+        c.receiver for c in model.calls
+        if c.receiver and c.attr in ("setblocking", "settimeout") and c.node.args
+        and isinstance(c.node.args[0].value, (cst.Name, cst.Integer))
+        and getattr(c.node.args[0].value, "value", None) in ("False", "0", "0.0")
+    )
 
 
 def _datagram_refs(model) -> frozenset[str]:
@@ -399,8 +428,8 @@ def _socket_flow(model, refs: set[str]) -> None:
             return
 
 
-def _accepted(acc) -> bool:
-    """``conn, addr = listener.accept()``: ``conn`` is a connected socket."""
+def _unpacked_socket(model, acc) -> bool:
+    """``conn, addr = listener.accept()`` (``conn``), ``a, b = socket.socketpair()`` (both)."""
     statement = acc.statement
     if not isinstance(statement, cst.SimpleStatementLine):
         return False
@@ -408,10 +437,14 @@ def _accepted(acc) -> bool:
         if not isinstance(small, cst.Assign) or len(small.targets) != 1:
             continue
         target, value = small.targets[0].target, small.value
-        if (isinstance(target, (cst.Tuple, cst.List)) and target.elements and target.elements[0].value is acc.node
-                and isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
-                and value.func.attr.value == "accept" and not value.args):
-            return True
+        if not (isinstance(target, (cst.Tuple, cst.List)) and target.elements and isinstance(value, cst.Call)):
+            continue
+        names = [el.value for el in target.elements]
+        if isinstance(value.func, cst.Attribute) and value.func.attr.value == "accept" and not value.args:
+            return names[0] is acc.node
+        call = call_at(model, value)
+        if call is not None and call.qualname == "socket.socketpair":
+            return any(n is acc.node for n in names)
     return False
 
 
@@ -509,6 +542,8 @@ def _blocking(model, call: Call) -> str | None:
             return None
         if call.attr == "connect" and call.receiver in _datagram_refs(model):
             return None  # a UDP connect() only picks the default peer: nothing goes out
+        if call.receiver in _nonblocking_refs(model):
+            return None  # ``sock.setblocking(False)``: it raises instead of waiting
         return "does network I/O on a socket"
     if qual in BLOCKING:
         if qual == "time.sleep" and node.args and isinstance(node.args[0].value, cst.Integer) and node.args[0].value.value == "0":
