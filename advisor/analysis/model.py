@@ -570,9 +570,10 @@ def _restarts(spawns: list[Spawn]) -> bool:
     """Every spawn stores its thread in the same attribute (``self._thread = Thread(...)`` in
     ``__init__`` and in a restart method): one thread per object at a time."""
     bound = {s.bound_to for s in spawns}
-    return len(bound) == 1 and next(iter(bound)) is not None and next(iter(bound)).startswith("a:") and all(
-        s.kind == "thread" for s in spawns
-    )
+    if len(bound) != 1:
+        return False
+    (ref,) = bound
+    return ref is not None and ref.startswith("a:") and all(s.kind == "thread" for s in spawns)
 
 
 def assigned_value(acc: Access):
