@@ -7,7 +7,7 @@ import libcst as cst
 
 from ..analysis.model import MODULE, FunctionInfo, ModuleModel
 from ..analysis.syntax import OwnBodyVisitor, ends_with
-from ._race import accesses_at, call_at, caught_names, chain, function_label, locked, may_run_together, ref_at
+from ._race import accesses_at, call_at, calls_in, caught_names, chain, function_label, locked, may_run_together, ref_at
 from .base import Finding, Rule, RuleContext
 
 REMOVERS = frozenset({"pop", "popleft", "popitem", "remove", "clear", "get", "get_nowait", "discard"})
@@ -32,7 +32,8 @@ class CheckThenAct(Rule):
     `if k in d: del d[k]`, `if not q.empty(): q.get()`, `if items: items.pop()`. Also a
     test of state made without the lock that the update it guards then takes, with no
     second test under it (`if job.state == PENDING: with lock: job.state = CANCELLED`),
-    when another thread may write that state meanwhile.
+    when another thread may write that state meanwhile, and the same split across two
+    methods that each take the lock (`if fleet.is_idle(r): fleet.mark_busy(r)`).
 
     ## Why is this bad?
     Another thread can change the container between the test and the action. Two threads
@@ -81,6 +82,20 @@ class CheckThenAct(Rule):
                         reported = True
                         break
                 if not reported and isinstance(stmt, cst.If):
+                    split = _split_by_helpers(model, fn, stmt)
+                    if split is not None:
+                        query, act, state, lock, rival = split
+                        where = "on several threads" if rival == fn.qualname else f"while `{rival}` may run on another thread"
+                        yield self.finding(
+                            ctx,
+                            stmt.test,
+                            f"check-then-act across two critical sections: `{query}()` tests `{state}` under `{lock}` "
+                            f"and `{act}()` changes it under the lock again, but nothing holds the lock in between, "
+                            f"and this runs {where}; the state can change between the test and the update",
+                            help="do the test and the update in one method under the lock (or test again inside the update)",
+                            function=function_label(fn.qualname),
+                        )
+                        continue
                     late = _locked_act(model, fn, stmt, rest)
                     if late is not None:
                         write, lock, rival = late
@@ -472,6 +487,54 @@ def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[
                 rival = _writer(model, fn.qualname, acc.ref)
                 if rival is not None:
                     return acc.node, cst.Module([]).code_for_node(lock.node), rival
+    return None
+
+
+def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If):
+    """``if fleet.is_idle(rid): fleet.mark_busy(rid)``: the test calls a method that only reads
+    some state under a lock, the body calls another that changes that state under the same
+    lock (without testing it again and telling the caller), and the caller holds no lock
+    across the two. Returns (query, update, the state's name, the lock's name, a rival
+    writer) or None."""
+    def callee(node: cst.Call):
+        call = call_at(model, node)
+        if call is None or len(call.callees) != 1 or call.callees[0] not in model.functions:
+            return None, None
+        return call, model.functions[call.callees[0]]
+
+    for test_node in calls_in(stmt.test):
+        test_call, query = callee(test_node)
+        if query is None or model.exclusive_held(fn.qualname, test_call.held):
+            continue
+        if any(a.kind in CHANGES and a.ref.startswith(("a:", "g:")) for a in query.accesses):
+            continue  # not a pure query
+        tested = {
+            (a.ref, model.lock_identity(h.ref)): h.ref for a in query.accesses
+            if a.kind == "read" and a.ref.startswith(("a:", "g:")) and model.primitive_kind(a.ref) is None
+            for h in a.held if model.excludes(model.lock_identity(h.ref))
+        }
+        if not tested:
+            continue
+        for body_node in calls_in(stmt.body):
+            body_call, act = callee(body_node)
+            if act is None or act is query or model.exclusive_held(fn.qualname, body_call.held):
+                continue
+            retested = set()
+            if body_call.statement is None:  # the caller uses what the update answers
+                retested = {acc.ref for t in _nodes(act.node.body).tests for n in _nodes(t).names
+                            for acc in accesses_at(model, n)}
+            for acc in act.accesses:
+                if acc.ref in retested:
+                    continue  # ``if fleet.try_claim(r):``: the update tests again and says whether it did
+                if acc.kind not in CHANGES:
+                    continue
+                for h in acc.held:
+                    lock = tested.get((acc.ref, model.lock_identity(h.ref)))
+                    if lock is None:
+                        continue
+                    rival = _writer(model, fn.qualname, acc.ref)
+                    if rival is not None:
+                        return query.name, act.name, acc.ref.split(":", 1)[1], lock.split(":", 1)[1], rival
     return None
 
 
