@@ -267,13 +267,9 @@ def _in_start_windows(model: ModuleModel, iterated: set[int], mutations: dict[st
         span = _spans(model, fn)
         waits = sorted(span.enter[id(c.node)] for c in fn.calls if _closes_window(model, c) and id(c.node) in span.enter)
         for spawn in spawns:
-            started = _start_index(model, fn, spawn, span)
-            if started is None:
+            window = _window(model, fn, spawn, span, waits)
+            if window is None:
                 continue
-            close = min((w for w in waits if w > started), default=None)
-            scope = _executor_scope(model, fn, spawn, span)
-            if scope is not None:
-                close = scope if close is None else min(close, scope)
             reach = model.reachable(spawn.targets)
             changed = {
                 ref: muts for ref, muts in mutations.items()
@@ -281,13 +277,7 @@ def _in_start_windows(model: ModuleModel, iterated: set[int], mutations: dict[st
             }
             if not changed:
                 continue
-            later: list[Access] = [a for a in fn.accesses if span.between(a.node, started, close)]
-            for call in fn.calls:
-                if span.between(call.node, started, close) and call.callees:
-                    for callee in model.reachable(call.callees) - reach:
-                        if not model.functions[callee].is_async:
-                            later.extend(model.functions[callee].accesses)
-            for acc in later:
+            for acc in _window_accesses(model, fn, span, window, reach):
                 if acc.kind != "read" or id(acc.node) not in iterated or acc.ref not in changed:
                     continue
                 if model.primitive_kind(acc.ref) or acc.ref in model.types:
@@ -330,11 +320,10 @@ def _changed_in_start_windows(model: ModuleModel, iterated: set[int], lists: fro
         if fn.is_async or _forks(fn):
             continue
         span = _spans(model, fn)
-        started = _start_index(model, fn, spawn, span)
-        if started is None:
-            continue
         waits = [span.enter[id(c.node)] for c in fn.calls if _closes_window(model, c) and id(c.node) in span.enter]
-        close = min((w for w in waits if w > started), default=None)
+        window = _window(model, fn, spawn, span, waits)
+        if window is None:
+            continue
         reach = model.reachable(spawn.targets)
         iters: dict[str, list[Access]] = {}
         for name in reach:
@@ -344,12 +333,7 @@ def _changed_in_start_windows(model: ModuleModel, iterated: set[int], lists: fro
                     iters.setdefault(acc.ref, []).append(acc)
         if not iters:
             continue
-        later: list[Access] = [a for a in fn.accesses if span.between(a.node, started, close)]
-        for call in fn.calls:
-            if span.between(call.node, started, close) and call.callees:
-                for callee in model.reachable(call.callees) - reach:
-                    later.extend(model.functions[callee].accesses)
-        for mut in later:
+        for mut in _window_accesses(model, fn, span, window, reach):
             if mut.ref not in iters or not _changes(mut) or (mut.ref in lists and _grows_at_end(mut)):
                 continue
             for acc in iters[mut.ref]:
@@ -357,6 +341,32 @@ def _changed_in_start_windows(model: ModuleModel, iterated: set[int], lists: fro
                     continue
                 yield acc, mut, spawn.function
                 break
+
+
+def _window(model: ModuleModel, fn, spawn, span: _Spans, waits: list[int]) -> tuple[int, int | None] | None:
+    """Where ``spawn``'s code starts running in ``fn`` and the first join or wait after it
+    (or the end of its executor's ``with`` block)."""
+    started = _start_index(model, fn, spawn, span)
+    if started is None:
+        return None
+    close = min((w for w in waits if w > started), default=None)
+    scope = _executor_scope(model, fn, spawn, span)
+    if scope is not None:
+        close = scope if close is None else min(close, scope)
+    return started, close
+
+
+def _window_accesses(model: ModuleModel, fn, span: _Spans, window: tuple[int, int | None], reach: set[str]) -> list[Access]:
+    """What ``fn`` touches inside the window, itself or through the (synchronous) functions it
+    calls there that the thread does not run."""
+    started, close = window
+    out: list[Access] = [a for a in fn.accesses if span.between(a.node, started, close)]
+    for call in fn.calls:
+        if span.between(call.node, started, close) and call.callees:
+            for callee in model.reachable(call.callees) - reach:
+                if not model.functions[callee].is_async:
+                    out.extend(model.functions[callee].accesses)
+    return out
 
 
 def _closes_window(model: ModuleModel, call) -> bool:
