@@ -374,24 +374,27 @@ def _socket_refs(model) -> frozenset[str]:
     return result
 
 
-def _nonblocking_refs(model) -> frozenset[str]:
-    """Sockets the module makes non-blocking: ``setblocking(False)``, ``settimeout(0)``."""
-    return frozenset(
-        c.receiver for c in model.calls
-        if c.receiver and c.attr in ("setblocking", "settimeout") and c.node.args
-        and isinstance(c.node.args[0].value, (cst.Name, cst.Integer))
-        and getattr(c.node.args[0].value, "value", None) in ("False", "0", "0.0")
-    )
+_QUIET: "weakref.WeakKeyDictionary[object, tuple[frozenset[str], frozenset[str]]]" = weakref.WeakKeyDictionary()
 
 
-def _datagram_refs(model) -> frozenset[str]:
-    """Sockets built as ``socket.socket(..., socket.SOCK_DGRAM)``."""
-    out = set()
-    for acc in model.accesses:
-        value = assigned_value(acc) if acc.kind == "write" else None
-        if isinstance(value, cst.Call) and any((dotted(a.value) or "").endswith("SOCK_DGRAM") for a in value.args):
-            out.add(acc.ref)
-    return frozenset(out)
+def _quiet_sockets(model) -> tuple[frozenset[str], frozenset[str]]:
+    """(sockets made non-blocking: ``setblocking(False)``, ``settimeout(0)``; sockets built as
+    ``socket.socket(..., socket.SOCK_DGRAM)``), computed once per module."""
+    cached = _QUIET.get(model)
+    if cached is None:
+        nonblocking = frozenset(
+            c.receiver for c in model.calls
+            if c.receiver and c.attr in ("setblocking", "settimeout") and c.node.args
+            and isinstance(c.node.args[0].value, (cst.Name, cst.Integer))
+            and getattr(c.node.args[0].value, "value", None) in ("False", "0", "0.0")
+        )
+        datagram = set()
+        for acc in model.accesses:
+            value = assigned_value(acc) if acc.kind == "write" else None
+            if isinstance(value, cst.Call) and any((dotted(a.value) or "").endswith("SOCK_DGRAM") for a in value.args):
+                datagram.add(acc.ref)
+        cached = _QUIET[model] = (nonblocking, frozenset(datagram))
+    return cached
 
 
 def _socket_flow(model, refs: set[str]) -> None:
@@ -540,9 +543,10 @@ def _blocking(model, call: Call) -> str | None:
     if call.attr in SOCKET_IO and call.receiver and call.receiver in _socket_refs(model):
         if call.held and all(_serialises(model, h.ref, call.receiver) for h in call.held):
             return None
-        if call.attr == "connect" and call.receiver in _datagram_refs(model):
+        nonblocking, datagram = _quiet_sockets(model)
+        if call.attr == "connect" and call.receiver in datagram:
             return None  # a UDP connect() only picks the default peer: nothing goes out
-        if call.receiver in _nonblocking_refs(model):
+        if call.receiver in nonblocking:
             return None  # ``sock.setblocking(False)``: it raises instead of waiting
         return "does network I/O on a socket"
     if qual in BLOCKING:
