@@ -5,7 +5,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from ..analysis.model import MODULE, FunctionInfo, ModuleModel
+from ..analysis.model import MODULE, FunctionInfo, ModuleModel, assigned_value
 from ..analysis.syntax import OwnBodyVisitor, ends_with
 from ._race import accesses_at, call_at, calls_in, caught_names, chain, function_label, locked, may_run_together, ref_at
 from .base import Finding, Rule, RuleContext
@@ -33,7 +33,9 @@ class CheckThenAct(Rule):
     test of state made without the lock that the update it guards then takes, with no
     second test under it (`if job.state == PENDING: with lock: job.state = CANCELLED`),
     when another thread may write that state meanwhile, and the same split across two
-    methods that each take the lock (`if fleet.is_idle(r): fleet.mark_busy(r)`).
+    methods that each take the lock (`if fleet.is_idle(r): fleet.mark_busy(r)`, or `d =
+    reg.nearest_free()` / `if d is None: return` / `reg.claim(d)`; a cache-aside fill is not
+    reported).
 
     ## Why is this bad?
     Another thread can change the container between the test and the action. Two threads
@@ -82,7 +84,7 @@ class CheckThenAct(Rule):
                         reported = True
                         break
                 if not reported and isinstance(stmt, cst.If):
-                    split = _split_by_helpers(model, fn, stmt)
+                    split = _split_by_helpers(model, fn, stmt, rest)
                     if split is not None:
                         query, act, state, lock, rival = split
                         where = "on several threads" if rival == fn.qualname else f"while `{rival}` may run on another thread"
@@ -490,7 +492,7 @@ def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[
     return None
 
 
-def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If):
+def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[cst.CSTNode, ...]):
     """``if fleet.is_idle(rid): fleet.mark_busy(rid)``: the test calls a method that only reads
     some state under a lock, the body calls another that changes that state under the same
     lock (without testing it again and telling the caller), and the caller holds no lock
@@ -502,7 +504,19 @@ def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If):
             return None, None
         return call, model.functions[call.callees[0]]
 
-    for test_node in calls_in(stmt.test):
+    # ``if fleet.is_idle(r): fleet.mark_busy(r)``: the update in the body. ``driver =
+    # registry.nearest_free()`` / ``if driver is None: return`` / ``registry.mark_busy(driver)``:
+    # the update after an ``if`` that leaves when nothing was found (a fill under ``if x is
+    # None:``, cache-aside, is left alone: every thread stores the same thing).
+    pairs = [(t, calls_in(stmt.body)) for t in calls_in(stmt.test)]
+    if stmt.orelse is None and _exits(stmt.body):
+        after = [c for part in rest for c in calls_in(part)]
+        for name in _absent(stmt.test):
+            bound = [a for a in fn.accesses if a.ref == f"l:{fn.qualname}.{name.value}" and a.kind == "write"]
+            value = assigned_value(bound[0]) if len(bound) == 1 else None
+            if isinstance(value, cst.Call):
+                pairs.append((value, after))
+    for test_node, acts in pairs:
         test_call, query = callee(test_node)
         if query is None or model.exclusive_held(fn.qualname, test_call.held):
             continue
@@ -515,7 +529,7 @@ def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If):
         }
         if not tested:
             continue
-        for body_node in calls_in(stmt.body):
+        for body_node in acts:
             body_call, act = callee(body_node)
             if act is None or act is query or model.exclusive_held(fn.qualname, body_call.held):
                 continue
@@ -536,6 +550,17 @@ def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If):
                     if rival is not None:
                         return query.name, act.name, acc.ref.split(":", 1)[1], lock.split(":", 1)[1], rival
     return None
+
+
+def _absent(test: cst.BaseExpression) -> list[cst.Name]:
+    """The local an absence test is about: ``x is None``, ``not x`` (else nothing)."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and isinstance(test.expression, cst.Name):
+        return [test.expression]
+    if (isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name)
+            and isinstance(test.comparisons[0].operator, (cst.Is, cst.Equal))
+            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None"):
+        return [test.left]
+    return []
 
 
 def _removes(acc) -> bool:
