@@ -8,6 +8,7 @@ import libcst as cst
 
 from ..analysis.extract import dotted
 from ..analysis.model import Call, HeldLock, assigned_value
+from ..analysis.syntax import OwnBodyVisitor
 from ._race import call_at, calls_in, chain, function_label, ref_at, spawn_arg_params
 from .base import Finding, Rule, RuleContext
 
@@ -488,19 +489,14 @@ def _items(expr: cst.BaseExpression) -> bool:
 
 
 def _for_loops(root: cst.CSTNode) -> list[cst.For]:
+    """The ``for`` statements of a function's own body (nested definitions left out)."""
     found: list[cst.For] = []
 
-    class Loops(cst.CSTVisitor):
+    class Loops(OwnBodyVisitor):
         def visit_For(self, node: cst.For) -> None:
             found.append(node)
 
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is root
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-    root.visit(Loops())
+    (root.body if isinstance(root, cst.FunctionDef) else root).visit(Loops())
     return found
 
 
