@@ -10,6 +10,7 @@ smoothed activations, prompts read in runs of 32 tokens; answers a little furthe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -139,6 +140,20 @@ def weight_bytes(model) -> int:
     return total
 
 
+@contextlib.contextmanager
+def pinned_precision(value: str):
+    """``ADVISOR_PROMPT_PRECISION`` set to ``value`` inside the block (loading and cache keys)."""
+    old = os.environ.get("ADVISOR_PROMPT_PRECISION")
+    os.environ["ADVISOR_PROMPT_PRECISION"] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["ADVISOR_PROMPT_PRECISION"]
+        else:
+            os.environ["ADVISOR_PROMPT_PRECISION"] = old
+
+
 def run_advice(findings, source, path, lm, options):
     from advisor.llm.advice import advise
 
@@ -168,7 +183,7 @@ def main() -> None:
 
     from advisor.engine import check_source
     from advisor.llm.advice import AdviceOptions
-    from advisor.llm.loader import load_model
+    from advisor.llm.loader import load_model, prompt_precision
     from advisor.llm.prompts import parse_answer
 
     load_before = load()
@@ -185,6 +200,9 @@ def main() -> None:
     int8 = load_model(quantize="int8")
     int8_load = time.perf_counter() - t
     int8_all = load_model(quantize="int8-all")
+    precision = prompt_precision()
+    with pinned_precision("fp32"):
+        int8_fp32 = load_model(quantize="int8")
     bytes32, bytes8 = weight_bytes(fp32.model), weight_bytes(int8.model)
 
     threads = args.threads or None
@@ -230,6 +248,14 @@ def main() -> None:
         shutil.rmtree(Path(cache) / "prefixes", ignore_errors=True)
         run3, w3 = run_advice(findings, source, path, int8_all, all_opts)
         fast["all_wall"], fast["all_tokens"] = w3, run3.generation.new_tokens
+        if precision != "fp32":
+            all_answers = [dict(f.advice) for f in findings]
+            shutil.rmtree(Path(cache) / "prefixes", ignore_errors=True)
+            with pinned_precision("fp32"):
+                run4, w4 = run_advice(findings, source, path, int8_fp32, fast_opts)
+            fast["fp32_wall"], fast["fp32_tokens"] = w4, run4.generation.new_tokens
+            for f, a in zip(findings, all_answers):
+                f.advice = a
         for a32, a8, f in zip(naive_answers, fast_answers, findings):
             if f.advice["source"] == "model":
                 quality["same_code_all"] += (a32["suggested_code"] or "") == (f.advice["suggested_code"] or "")
@@ -262,8 +288,8 @@ def main() -> None:
     out = [
         "| findings | prompt tokens computed (naive / optimized / stored prefixes) | naive tok/s | optimized tok/s "
         "| naive wall | optimized wall | ratio | with stored prefixes | ratio | int8 throughout | ratio "
-        "| unchanged re-run (CLI) | cached advise() |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| fp32 prompts | ratio | unchanged re-run (CLI) | cached advise() |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for n, nf, naive, fast, cached_s, cli_s in rows:
         ntps = naive["tokens"] / naive["gen_s"]
@@ -272,7 +298,9 @@ def main() -> None:
                    f"| {ftps:.1f} ({fast['tokens']} tok) | {naive['wall']:.1f} s | {fast['wall']:.1f} s "
                    f"| {naive['wall'] / fast['wall']:.1f}x | {fast['warm_wall']:.1f} s | {naive['wall'] / fast['warm_wall']:.1f}x "
                    f"| {fast['all_wall']:.1f} s ({fast['all_tokens']} tok) | {naive['wall'] / fast['all_wall']:.1f}x "
-                   f"| {cli_s:.2f} s | {cached_s * 1000:.0f} ms |")
+                   + (f"| {fast['fp32_wall']:.1f} s ({fast['fp32_tokens']} tok) | {naive['wall'] / fast['fp32_wall']:.1f}x "
+                      if "fp32_wall" in fast else "| (the default) | ")
+                   + f"| {cli_s:.2f} s | {cached_s * 1000:.0f} ms |")
     q = quality
     text = "\n".join([
         f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory']}, torch {facts['torch']} "
@@ -280,7 +308,8 @@ def main() -> None:
         f"Load average before/after: {load_before} / {load_after} (the CPUs are shared).",
         f"Model load: fp32 {fp32_load:.1f} s, int8 {int8_load:.1f} s (from the converted safetensors cache). "
         f"Adapter: {fp32.info.extra.get('adapter_name') or 'none'}. Max new tokens per answer: {args.max_new_tokens}; "
-        f"optimized batch size {args.batch_size}.",
+        f"optimized batch size {args.batch_size}. The optimized path reads prompts in {precision} on this CPU "
+        "(`ADVISOR_PROMPT_PRECISION`); the fp32-prompts column pins fp32.",
         "",
         *out,
         "",

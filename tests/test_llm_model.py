@@ -280,6 +280,43 @@ def test_smoothing_keeps_the_fp32_function(tiny_dir):
         assert torch.allclose(logits(smoothed), logits(model), atol=1e-4, rtol=1e-4)
 
 
+def test_bf16_prompt_reader(tiny_dir, cache, monkeypatch):
+    """``ADVISOR_PROMPT_PRECISION=bf16``: the prompt model's projections are bfloat16 (stacked
+    parts still views), it reads a prompt close to fp32 and not identically, decoding stays
+    int8, and answers are cached apart from fp32-prompt ones; a bad value means auto."""
+    from advisor.llm import decoder, loader
+
+    monkeypatch.setenv("ADVISOR_PROMPT_PRECISION", "fp32")
+    plain = load_model(str(tiny_dir), adapter="none", quantize="int8")
+    fp32_scheme = loader.scheme("int8")
+    monkeypatch.setenv("ADVISOR_PROMPT_PRECISION", "bf16")
+    q = load_model(str(tiny_dir), adapter="none", quantize="int8")
+    assert q.info.extra["prompt_precision"] == "bf16" and plain.info.extra["prompt_precision"] == "fp32"
+    assert loader.scheme("int8") != fp32_scheme and loader.scheme("int8-all") == loader.SCHEMES["int8-all"]
+    att = q.prompt_model.model.layers[0].self_attn
+    assert att.qkv_proj.weight.dtype == torch.bfloat16 and att.o_proj.weight.dtype == torch.bfloat16
+    assert att.k_proj.weight.data_ptr() == att.qkv_proj.weight[64:].data_ptr()
+    assert q.prompt_model.model.embed_tokens.weight.dtype == torch.float32
+    assert q.prompt_model.lm_head.weight.dtype == torch.float32
+    assert decoder.Decoder(q.prompt_model).compute == torch.bfloat16 and decoder.Decoder(plain.prompt_model).compute is None
+    ids = torch.arange(300, 360)[None]
+
+    def read(model):
+        dec = decoder.Decoder(model)
+        c = dec.empty(1, 60)
+        c.bias.zero_()
+        with torch.inference_mode():
+            return dec.forward(ids, torch.arange(60)[None], c), c
+
+    (bf, bf_cache), (fp, fp_cache) = read(q.prompt_model), read(plain.prompt_model)
+    assert bf_cache.keys[1].dtype == torch.float32
+    assert not torch.equal(bf, fp) and torch.allclose(bf, fp, atol=0.05 * float(fp.abs().max()))
+    out, stats = generate(q, [Request("Hello " * 30, max_new_tokens=4)], stop_early=False)
+    assert stats.new_tokens == 4 and isinstance(out[0], str)
+    monkeypatch.setenv("ADVISOR_PROMPT_PRECISION", "fast please")
+    assert loader.prompt_precision() == ("bf16" if {"amx_tile", "amx_bf16"} <= loader._cpu_flags() else "fp32")
+
+
 def test_int8_prompt_reading_does_not_depend_on_batch_mates(tiny_dir, cache):
     """In runs of tokens per row, a prompt's logits are the same alone or next to a longer,
     left-padding prompt; one scale over the whole batch (plain int8) gives different ones."""

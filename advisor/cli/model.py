@@ -98,6 +98,7 @@ def info(model_path, adapter, load, fmt) -> None:
             _emit(out, fmt)
             sys.exit(1)
         out["loaded"] = {"parameters": lm.info.parameters, "dtype": lm.info.dtype, "quantize": lm.info.quantize,
+                         "prompt_precision": lm.info.extra.get("prompt_precision"),
                          "load_seconds": lm.info.load_seconds}
         out["converted"] = True
     _emit(out, fmt)
@@ -125,7 +126,9 @@ def _emit(out: dict, fmt: str) -> None:
     if "loaded" in out:
         ld = out["loaded"]
         lines.append(f"loaded:       {ld['parameters']:,} parameters, {ld['dtype']}"
-                     f"{', int8 dynamic' if ld['quantize'] else ''}, {ld['load_seconds']} s")
+                     f"{', int8 dynamic decoding' if ld['quantize'] else ''}"
+                     f"{', prompts read in ' + ld['prompt_precision'] if ld.get('prompt_precision') else ''}, "
+                     f"{ld['load_seconds']} s")
     if "error" in out:
         lines.append(f"error:        {out['error']}")
     click.echo(clean("\n".join(lines)))
