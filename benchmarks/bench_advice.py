@@ -1,8 +1,10 @@
 """Advice generation speed: naive (fp32, one finding at a time, transformers' ``generate``) vs
-optimized (fp32 reads the prompts, int8 decodes; continuous batching; each rule's prompt prefix
+optimized (fp32 reads the prompts, or bfloat16 on CPUs with AMX, int8 decodes; continuous batching; each rule's prompt prefix
 computed once; rows stopped when their answer is complete), side by side in one run, plus
 the unchanged re-run through the CLI, and the int8-throughout variant (``quantize="int8-all"``:
-smoothed activations, prompts read in runs of 32 tokens; answers a little further from fp32's). Also compares both variants' answers with fp32 answers.
+smoothed activations, prompts read in runs of 32 tokens; answers a little further from fp32's),
+and, where the default reads prompts in bfloat16, the default with fp32 prompts. Also compares
+the variants' answers with fp32 answers.
 
     .venv/bin/python benchmarks/bench_advice.py [--sizes 1,5,20] [--max-new-tokens 160] [--out FILE]
 """
