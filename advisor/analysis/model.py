@@ -472,7 +472,7 @@ class ModuleModel:
                         mode = "same"
                     elif (call.attr is None and info.name in ("__init__", "__post_init__") and info.class_name) or (
                         call.receiver in fresh and call.receiver.startswith(f"l:{fn.qualname}.")
-                    ):
+                    ) or call.receiver in self.per_thread_params:
                         mode = "fresh"
                     elif info.class_name and call.same_instance and self.self_class(fn.qualname) is not None:
                         mode = "same"
@@ -494,6 +494,31 @@ class ModuleModel:
                 for callee, mode in edges.get(name, ()):
                     stack.append((callee, private if mode == "same" else mode == "fresh"))
         return {k: frozenset(v) for k, v in shared.items()}
+
+    @cached_property
+    def per_thread_params(self) -> frozenset[str]:
+        """Parameters (``l:entry.param``) of a thread entry that every spawn of it binds to the
+        variable of a loop around the spawn (``for kiosk in kiosks: Thread(target=session,
+        args=(kiosk, 40))``, also through ``functools.partial``): each thread gets its own
+        element, so methods called on it have a ``self`` of their own on that thread."""
+        import libcst as cst
+
+        out: set[str] = set()
+        for entry, spawns in self.thread_entries.items():
+            info = self.functions.get(entry)
+            if info is None or not spawns:
+                continue
+            params = list(info.params)
+            if info.class_name and params[:1] in (["self"], ["cls"]):
+                continue
+            common: set[str] | None = None
+            for spawn in spawns:
+                names = _loop_names(self.functions.get(spawn.function), spawn.node)
+                bound = {p for p, arg in zip(params, _spawn_arguments(spawn))
+                         if isinstance(arg, cst.Name) and arg.value in names}
+                common = bound if common is None else common & bound
+            out.update(f"l:{entry}.{p}" for p in common or ())
+        return frozenset(out)
 
     def contexts_for(self, function: str, ref: str | None) -> frozenset[str]:
         """``contexts[function]`` as seen by state ``ref``: for an attribute of the function's
@@ -589,3 +614,78 @@ def assigned_value(acc: Access):
         if isinstance(small, cst.AnnAssign) and small.target is acc.node:
             return small.value
     return None
+
+
+def _spawn_arguments(spawn: Spawn) -> list:
+    """The positional arguments a spawn hands its target: ``args=(...)`` after those of a
+    ``functools.partial(target, ...)`` target."""
+    import libcst as cst
+
+    out: list = []
+    target = spawn.target
+    if isinstance(target, cst.Call) and target.args and all(a.keyword is None and not a.star for a in target.args):
+        out.extend(a.value for a in target.args[1:])
+    if spawn.args is not None and isinstance(spawn.args.value, (cst.Tuple, cst.List)):
+        if any(isinstance(el, cst.StarredElement) for el in spawn.args.value.elements):
+            return []
+        out.extend(el.value for el in spawn.args.value.elements)
+    return out
+
+
+def _loop_names(info: "FunctionInfo | None", node: cst.CSTNode) -> set[str]:
+    """Names bound by the targets of the ``for`` loops and comprehensions of ``info`` that hold
+    ``node`` (loops over ``range`` left out: their variables are numbers)."""
+    if info is None:
+        return set()
+    import libcst as cst
+
+    found: set[str] = set()
+
+    comprehensions = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+    def targets(n: cst.CSTNode) -> list[cst.BaseExpression]:
+        if isinstance(n, cst.For):
+            return [] if _is_range(n.iter) else [n.target]
+        out, loop = [], n.for_in if isinstance(n, comprehensions) else None
+        while loop is not None:
+            if not _is_range(loop.iter):
+                out.append(loop.target)
+            loop = loop.inner_for_in
+        return out
+
+    class Finder(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.stack: list[list[cst.BaseExpression]] = []
+
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            if n is node:
+                for group in self.stack:
+                    for target in group:
+                        found.update(_target_names(target))
+                return False
+            if isinstance(n, (cst.For, *comprehensions)):
+                self.stack.append(targets(n))
+            return True
+
+        def on_leave(self, n: cst.CSTNode) -> None:
+            if isinstance(n, (cst.For, *comprehensions)):
+                self.stack.pop()
+
+    info.node.visit(Finder())
+    return found
+
+
+def _target_names(target: cst.BaseExpression) -> set[str]:
+    import libcst as cst
+
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for el in target.elements for n in _target_names(el.value)}
+    return set()
+
+
+def _is_range(expr: cst.BaseExpression) -> bool:
+    import libcst as cst
+
+    return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "range"
