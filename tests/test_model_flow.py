@@ -294,3 +294,54 @@ def test_a_method_called_through_a_typed_attribute_gives_its_annotated_return_cl
         "        book = self.shelf.get(isbn)\n"
     )
     assert model.types.get("l:Desk.checkout.book") == "Book"
+
+
+def test_a_function_parameter_has_the_class_every_call_and_thread_passes() -> None:
+    model = model_of(
+        "import threading\n"
+        "class OrderBook:\n"
+        "    def settle(self, x):\n"
+        "        return x\n"
+        "class Tape:\n"
+        "    pass\n"
+        "def worker(book, order, reel):\n"
+        "    book.settle(order)\n"
+        "def callback(ledger):\n"
+        "    ledger.settle(1)\n"
+        "def main(orders):\n"
+        "    book = OrderBook()\n"
+        "    for o in orders:\n"
+        "        threading.Thread(target=worker, args=(book, o, Tape())).start()\n"
+        "    worker(OrderBook(), 2, None)\n"
+        "    callback(book)\n"
+        "    hooks = [callback]\n"
+    )
+    assert model.types.get("l:worker.book") == "OrderBook"
+    assert "l:worker.order" not in model.types and "l:worker.reel" not in model.types
+    assert callees(model, "worker", "settle") == {"OrderBook.settle"}
+    assert "l:callback.ledger" not in model.types  # also handed on: its other callers are unknown
+
+
+def test_a_callback_made_by_a_factory_runs_where_its_stored_attribute_is_called() -> None:
+    model = model_of(
+        "import threading\n"
+        "class Collector:\n"
+        "    def __init__(self, on_report):\n"
+        "        self.on_report = on_report\n"
+        "    def serve(self):\n"
+        "        self.on_report(1)\n"
+        "def make_hook(log):\n"
+        "    def hook(report):\n"
+        "        log.append(report)\n"
+        "    return hook\n"
+        "def make_value(log):\n"
+        "    def unused():\n"
+        "        pass\n"
+        "    return len(log)\n"
+        "def main():\n"
+        "    c = Collector(make_hook([]))\n"
+        "    Collector(make_value([]))\n"
+        "    threading.Thread(target=c.serve).start()\n"
+    )
+    assert callees(model, "Collector.serve", "on_report") == {"make_hook.<locals>.hook"}
+    assert "Collector.serve" in model.contexts["make_hook.<locals>.hook"]

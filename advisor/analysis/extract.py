@@ -1108,6 +1108,71 @@ def _types_from_constructors(builder: ModelBuilder) -> set[str]:
     return typed
 
 
+def _types_from_calls(builder: ModelBuilder) -> set[str]:
+    """A parameter of a module function that every call of it (``settle(book, order)``) and
+    every thread started on it (``Thread(target=settle, args=(book, order))``) passes an
+    object of the same module class has that class, when the function is named nowhere else
+    (not handed on as a callback, whose callers are unknown). Returns the refs typed this way."""
+    model = builder.model
+    sites: dict[str, list[tuple[str, list[cst.Arg] | None]]] = {}
+    for pending in builder.pending:
+        call = pending.call
+        qual = call.qualname or ""
+        func = call.node.func
+        if isinstance(func, cst.Name) and func.value in model.functions:
+            sites.setdefault(func.value, []).append((call.function, list(call.node.args)))
+        elif qual in ("threading.Thread", "threading.Timer"):
+            key = "target" if qual == "threading.Thread" else "function"
+            target = _kwarg(call.node, key)
+            args = _kwarg(call.node, "args")
+            if target is None or not isinstance(target.value, cst.Name) or target.value.value not in model.functions:
+                continue
+            elements = args.value.elements if args is not None and isinstance(args.value, (cst.Tuple, cst.List)) else None
+            if args is not None and (elements is None or any(isinstance(e, cst.StarredElement) for e in elements)):
+                sites.setdefault(target.value.value, []).append((call.function, None))
+                continue
+            sites.setdefault(target.value.value, []).append(
+                (call.function, [cst.Arg(e.value) for e in elements] if elements else []))
+    named = _names_used(model.module)
+    typed: set[str] = set()
+    for qual, found in sites.items():
+        info = model.functions[qual]
+        if info.class_name or info.parent not in (None, MODULE) or named.get(qual, 0) != len(found):
+            continue
+        for index, param in enumerate(info.params):
+            ref = f"l:{qual}.{param}"
+            if ref in model.types or ref in model.primitives:
+                continue
+            classes: set[str] = set()
+            for function, args in found:
+                if args is None or any(a.star for a in args) or any(a.keyword is not None for a in args[: index + 1]):
+                    classes.add("?")
+                    break
+                value = next((a.value for a in args if a.keyword is not None and a.keyword.value == param), None)
+                if value is None and len(args) > index:
+                    value = args[index].value
+                classes.add(_value_class(builder, function, value) or "?")
+            if len(classes) == 1 and "?" not in classes:
+                model.types[ref] = classes.pop()
+                typed.add(ref)
+    return typed
+
+
+def _names_used(module: cst.Module) -> dict[str, int]:
+    """How often each name appears in ``module`` outside definitions' own names."""
+    counts: dict[str, int] = {}
+
+    class Counter(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            counts[node.value] = counts.get(node.value, 0) + 1
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            counts[node.name.value] = counts.get(node.name.value, 0) - 1
+
+    module.visit(Counter())
+    return counts
+
+
 def _value_class(builder: ModelBuilder, function: str, value: cst.BaseExpression | None) -> str | None:
     """The module class of an argument: a construction ``C(...)`` or a typed local/attribute."""
     model = builder.model
@@ -1191,12 +1256,28 @@ def _pass_callables(builder: ModelBuilder) -> bool:
                 names = builder.target_info.get(id(arg.value))
                 if names is None and id(arg.value) in builder.lambda_names:
                     names = [builder.lambda_names[id(arg.value)]]  # ``on_frame=lambda ...: self._ingest(...)``
+                if names is None and isinstance(arg.value, cst.Call):
+                    names = _made_functions(builder, arg.value) or None  # ``on_report=make_hook(state)``
                 if name is None or not names:
                     continue
                 for ref in builder.param_attrs.get((callee, name), ()):
                     builder.callable_attrs.setdefault(ref, []).append(names)
                     added = True
     return added
+
+
+def _made_functions(builder: ModelBuilder, node: cst.Call) -> list[str]:
+    """The nested functions a factory call returns (``def make_hook(state): def hook(r): ...;
+    return hook``)."""
+    call = builder.call_info.get(id(node))
+    out: list[str] = []
+    for factory in call.callees if call is not None else ():
+        for ref in builder.returned_refs.get(factory, ()):
+            if ref and ref.startswith(f"l:{factory}."):
+                nested = f"{factory}.<locals>.{ref.rsplit('.', 1)[1]}"
+                if nested in builder.model.functions:
+                    out.append(nested)
+    return out
 
 
 def _resolve_target_names(model: ModuleModel, names: list[str]) -> tuple[str, ...]:
@@ -1426,7 +1507,7 @@ def build_model(module: cst.Module, path: str = "<string>") -> ModuleModel:
     model = builder.model
     for cls in model.classes.values():
         cls.is_thread = _is_thread_class(model, cls.name)
-    typed = _types_from_constructors(builder)
+    typed = _types_from_constructors(builder) | _types_from_calls(builder)
     for pending in builder.pending:
         call = pending.call
         if call.receiver in typed and call.attr:

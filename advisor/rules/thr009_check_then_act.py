@@ -31,7 +31,8 @@ class CheckThenAct(Rule):
     lock held, in code that runs on several threads: `if k not in cache: cache[k] = ...`,
     `if k in d: del d[k]`, `if not q.empty(): q.get()`, `if items: items.pop()`. Also a
     test of state made without the lock that the update it guards then takes, with no
-    second test under it (`if job.state == PENDING: with lock: job.state = CANCELLED`),
+    second test under it (`if job.state == PENDING: with lock: job.state = CANCELLED`, or
+    `if name in sessions: return None` before `with lock: sessions[name] = s`),
     when another thread may write that state meanwhile, and the same split across two
     methods that each take the lock (`if fleet.is_idle(r): fleet.mark_busy(r)`, or `d =
     reg.nearest_free()` / `if d is None: return` / `reg.claim(d)`; a cache-aside fill is not
@@ -408,12 +409,16 @@ def _changes(model: ModuleModel, acc, wanted: tuple[str, ...]) -> bool:
 
 
 class _Nodes(OwnBodyVisitor):
-    """Names, attributes, calls, ``with`` blocks and tests in a body (nested definitions left out)."""
+    """Names, attributes, calls, subscripts, ``with`` blocks and tests in a body (nested definitions left out)."""
 
     def __init__(self) -> None:
         self.names: list[cst.CSTNode] = []
         self.withs: list[cst.With] = []
         self.tests: list[cst.BaseExpression] = []
+        self.subscripts: list[cst.Subscript] = []
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self.subscripts.append(node)
 
     def visit_Name(self, node: cst.Name) -> None:
         self.names.append(node)
@@ -477,9 +482,12 @@ def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[
         inner = _nodes(block.body)
         if any(acc.ref in refs for t in inner.tests for n in _nodes(t).names for acc in accesses_at(model, n)):
             continue  # tested again under the lock
-        for node in inner.names:
+        for node in inner.names + inner.subscripts:
             for acc in accesses_at(model, node):
-                if acc.ref not in refs or not acc.held or not (acc.kind in ("write", "rmw") or _removes(acc)):
+                if acc.ref not in refs or not acc.held:
+                    continue
+                if not (acc.kind in ("write", "rmw") or _removes(acc) or (
+                        acc.kind == "item-write" and _refused_if_present(stmt, acc.ref, model))):
                     continue
                 lock = next((h for h in acc.held if any(h.node is item.item for item in block.items)), None)
                 if lock is None:
@@ -490,6 +498,25 @@ def _locked_act(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[
                 if rival is not None:
                     return acc.node, cst.Module([]).code_for_node(lock.node), rival
     return None
+
+
+def _refused_if_present(stmt: cst.If, ref: str, model: ModuleModel) -> bool:
+    """``if name in sessions: return None`` (or ``raise``) before ``with lock: sessions[name] =
+    ...``: a key refused when present and then stored: two threads can both pass the test and
+    store it twice. A guard that returns the stored element (``return cache[k]``) is a cache
+    fill, left alone: both threads store an equal value."""
+    test = stmt.test
+    if stmt.orelse is not None or not _exits(stmt.body) or not isinstance(test, cst.Comparison):
+        return False
+    if len(test.comparisons) != 1 or not isinstance(test.comparisons[0].operator, cst.In):
+        return False
+    if not any(acc.ref == ref for acc in accesses_at(model, test.comparisons[0].comparator)):
+        return False
+    inside = _nodes(stmt.body)
+    for node in inside.names + inside.subscripts:
+        if any(acc.ref == ref for acc in accesses_at(model, node)):
+            return False
+    return True
 
 
 def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[cst.CSTNode, ...]):
