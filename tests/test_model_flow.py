@@ -345,3 +345,24 @@ def test_a_callback_made_by_a_factory_runs_where_its_stored_attribute_is_called(
     )
     assert callees(model, "Collector.serve", "on_report") == {"make_hook.<locals>.hook"}
     assert "Collector.serve" in model.contexts["make_hook.<locals>.hook"]
+
+
+def test_an_argument_read_from_a_typed_attribute_types_the_parameter() -> None:
+    model = model_of(
+        "import threading\n"
+        "class Tracker:\n"
+        "    def mark(self, tag):\n"
+        "        return tag\n"
+        "class Sorter:\n"
+        "    def __init__(self):\n"
+        "        self.tracker = Tracker()\n"
+        "    def start(self):\n"
+        "        threading.Thread(target=staff, args=(self.tracker,)).start()\n"
+        "def staff(radio):\n"
+        "    radio.mark(1)\n"
+        "def main():\n"
+        "    sorter = Sorter()\n"
+        "    staff(sorter.tracker)\n"
+    )
+    assert model.types.get("l:staff.radio") == "Tracker"
+    assert callees(model, "staff", "mark") == {"Tracker.mark"}

@@ -67,7 +67,7 @@ def test_thr003_fix_makes_a_tuple() -> None:
 def test_thr004_fix_turns_pair_into_with() -> None:
     results = fixed_once("thr004_acquire_without_release.py", "THR004")
     lines = sorted(f.line for f, _ in results)
-    assert lines == [10, 62]
+    assert lines == [10, 62, 92, 98]
     finding, new = results[0]
     assert finding.fix.applicability == "safe"
     assert "    with ledger_lock:  # expect: THR004\n        balances[src] -= amount\n" in new

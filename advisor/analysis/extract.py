@@ -242,6 +242,13 @@ class ModelBuilder(cst.CSTVisitor):
         """Module function / ``Class.method`` -> the module class its return annotation names."""
         self.returned_refs: dict[str, list[str | None]] = {}
         self.returns_primitive: dict[str, Primitive] = {}
+        self.lock_containers: set[str] = set()
+        """Refs of dicts and lists built of locks (``{d: Lock() for d in drugs}``,
+        ``defaultdict(threading.Lock)``)."""
+        self.element_locks: set[str] = set()
+        """Locals bound to one lock of such a container: held as a ``KEYED_LOCK``."""
+        self.returns_element_lock: set[str] = set()
+        """Functions whose every ``return`` hands back one lock of such a container."""
         """Function -> the primitive every one of its ``return`` statements gives (``return sem``
         where ``sem`` is a ``Semaphore`` it looked up or made)."""
         for stmt in module.body:
@@ -407,6 +414,8 @@ class ModelBuilder(cst.CSTVisitor):
     # -- locks ------------------------------------------------------------------------
     def lock_of(self, expr: cst.BaseExpression) -> tuple[str, str | None] | None:
         ref = self.ref(expr)
+        if ref is not None and ref in self.element_locks:
+            return ref, KEYED_LOCK
         kind = self.model.primitive_kind(ref)
         if kind is not None:
             return (ref, kind) if kind in LOCK_KINDS else None
@@ -514,6 +523,8 @@ class ModelBuilder(cst.CSTVisitor):
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         qual = self.fn.qualname
         refs = self.returned_refs.get(qual)
+        if refs and all(r == ELEMENT_LOCK or r in self.element_locks for r in refs):
+            self.returns_element_lock.add(qual)
         if refs and all(r in self.model.primitives for r in refs):
             kinds = {self.model.primitives[r].kind for r in refs}
             if len(kinds) == 1:
@@ -524,6 +535,8 @@ class ModelBuilder(cst.CSTVisitor):
         if self.frames:
             value = node.value
             ref = self.ref(value) if isinstance(value, (cst.Name, cst.Attribute)) else None
+            if ref is None and value is not None and self._lock_element(value):
+                ref = ELEMENT_LOCK
             self.returned_refs.setdefault(self.fn.qualname, []).append(ref)
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
@@ -743,6 +756,47 @@ class ModelBuilder(cst.CSTVisitor):
                 return self.returns.get(f"{owner.split('.<locals>.')[-1]}.{func.attr.value}")
         return None
 
+    def _is_lock_call(self, node: cst.BaseExpression) -> bool:
+        if not isinstance(node, cst.Call):
+            return False
+        return PRIMITIVE_TYPES.get(self.resolve(node.func) or "") in ("Lock", "RLock")
+
+    def _builds_locks(self, value: cst.BaseExpression) -> bool:
+        """``{k: Lock() for k in keys}``, ``[RLock() for _ in range(n)]``, ``{"a": Lock(), ...}``,
+        ``defaultdict(threading.Lock)``."""
+        if isinstance(value, cst.DictComp):
+            return self._is_lock_call(value.value)
+        if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+            return self._is_lock_call(value.elt)
+        if isinstance(value, cst.Dict) and value.elements:
+            return all(isinstance(e, cst.DictElement) and self._is_lock_call(e.value) for e in value.elements)
+        if isinstance(value, cst.Call) and self.resolve(value.func) == "collections.defaultdict" and value.args:
+            return PRIMITIVE_TYPES.get(self.resolve(value.args[0].value) or "") in ("Lock", "RLock")
+        return False
+
+    def _lock_element(self, value: cst.BaseExpression) -> bool:
+        """``locks[key]``, ``locks.get(key)`` or ``locks.setdefault(key, Lock())`` of a lock container."""
+        if isinstance(value, cst.Subscript):
+            return self.ref(value.value) in self.lock_containers
+        if (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value in ("get", "setdefault")):
+            return self.ref(value.func.value) in self.lock_containers
+        return False
+
+    def _returns_lock_element(self, value: cst.BaseExpression) -> bool:
+        """A call of a function or method that hands back one lock of a container."""
+        if not isinstance(value, cst.Call):
+            return False
+        func = value.func
+        if isinstance(func, cst.Name):
+            return (self.resolve(func) or "") in self.returns_element_lock
+        if isinstance(func, cst.Attribute) and isinstance(func.value, (cst.Name, cst.Attribute)):
+            owner = self.self_class(func.value.value) if isinstance(func.value, cst.Name) else None
+            owner = owner or self.model.types.get(self.ref(func.value) or "")
+            if owner is not None:
+                return f"{owner.split('.<locals>.')[-1]}.{func.attr.value}" in self.returns_element_lock
+        return False
+
     def _bind_callable(self, ref: str, value: cst.BaseExpression) -> None:
         """``self.attr = func`` (or a parameter whose default is a function): calls of
         ``self.attr(...)`` may run that function."""
@@ -764,6 +818,10 @@ class ModelBuilder(cst.CSTVisitor):
     def _bind_value(self, ref: str, value: cst.BaseExpression) -> None:
         if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or) and isinstance(value.right, cst.Call):
             value = value.right  # ``supplier or SupplierClient()``
+        if self._builds_locks(value):
+            self.lock_containers.add(ref)
+        elif ref.startswith("l:") and (self._lock_element(value) or self._returns_lock_element(value)):
+            self.element_locks.add(ref)
         call = value
         if isinstance(value, (cst.ListComp, cst.GeneratorExp)) and isinstance(value.elt, cst.Call):
             call = value.elt
@@ -1108,6 +1166,14 @@ def _types_from_constructors(builder: ModelBuilder) -> set[str]:
     return typed
 
 
+KEYED_LOCK = "KeyedLock"
+"""The kind of a lock taken from a container of locks (one per key): it keeps out only the
+threads working on the same key, so it is not a lock that stalls every other thread
+(THR016) nor one whose re-acquisition is known to deadlock (THR008)."""
+ELEMENT_LOCK = "<element lock>"
+"""What ``returned_refs`` notes for ``return locks[key]``."""
+
+
 def _types_from_calls(builder: ModelBuilder) -> set[str]:
     """A parameter of a module function that every call of it (``settle(book, order)``) and
     every thread started on it (``Thread(target=settle, args=(book, order))``) passes an
@@ -1184,6 +1250,14 @@ def _value_class(builder: ModelBuilder, function: str, value: cst.BaseExpression
         return qual if qual in model.classes else None
     if isinstance(value, cst.Name):
         return model.types.get(f"l:{function}.{value.value}") or model.types.get(f"g:{value.value}")
+    if isinstance(value, cst.Attribute):  # ``sorter.tracker``, ``self.tracker``
+        info = model.functions.get(function)
+        base = value.value
+        if isinstance(base, cst.Name) and info is not None and info.class_name and base.value == info.self_name:
+            owner = info.class_name
+        else:
+            owner = _value_class(builder, function, base)
+        return model.types.get(f"a:{owner.split('.<locals>.')[-1]}.{value.attr.value}") if owner else None
     return None
 
 

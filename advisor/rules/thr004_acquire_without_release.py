@@ -14,7 +14,8 @@ class AcquireWithoutReleaseGuarantee(Rule):
     ## What it does
     Flags `lock.acquire()` whose matching `lock.release()` in the same function is not
     in a `finally` block (nor in an `except` catching everything), so an exception
-    raised between the two skips the release.
+    raised between the two skips the release. The lock may also be one of a container of
+    locks (`drawer = self._drawers[drug]`, or a method that returns one).
 
     Functions that only acquire (such as `__enter__`, or helpers that return holding the
     lock) are left alone: the release belongs to the caller. So are functions that release

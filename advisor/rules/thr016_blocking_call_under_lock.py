@@ -20,6 +20,7 @@ BLOCKING: dict[str, str] = {
     "os.system": "runs a subprocess",
     "os.popen": "runs a subprocess",
     "os.wait": "waits for a child process",
+    "os.fsync": "waits for the disk (fsync)",
     "subprocess.run": "runs a subprocess",
     "subprocess.call": "runs a subprocess",
     "subprocess.check_call": "runs a subprocess",
@@ -42,7 +43,7 @@ class BlockingCallUnderLock(Rule):
     """
     ## What it does
     Flags calls that can block for a long or unbounded time (`time.sleep`, subprocesses,
-    HTTP requests, socket I/O, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()`
+    HTTP requests, socket I/O, `os.fsync`, `input()`, `Thread.join()`, `Queue.get()` / `Event.wait()`
     without a timeout, `future.result()` on a future not yet known to be done) made while a
     `Lock`, `RLock` or `Condition` is held, directly or in a function called there (reported
     at the call; when other callers do not hold a lock, only if the function always blocks,
@@ -63,7 +64,8 @@ class BlockingCallUnderLock(Rule):
     thread, the producer of a queue) the program deadlocks.
 
     Semaphores are not reported: bounding how many threads do slow work at once is what
-    they are for. `Condition.wait()` is not reported: it releases the lock while waiting.
+    they are for. Nor is a lock taken from a container of locks (`self._locks[key]`): a
+    per-key lock stalls only the threads working on the same key, usually on purpose. `Condition.wait()` is not reported: it releases the lock while waiting.
 
     ## Example
     ```python
