@@ -366,3 +366,20 @@ def test_an_argument_read_from_a_typed_attribute_types_the_parameter() -> None:
     )
     assert model.types.get("l:staff.radio") == "Tracker"
     assert callees(model, "staff", "mark") == {"Tracker.mark"}
+
+
+def test_self_handed_to_a_constructor_types_the_attribute_it_is_stored_in() -> None:
+    model = model_of(
+        "class Segment:\n"
+        "    def __init__(self, owner):\n"
+        "        self.owner = owner\n"
+        "    def run(self):\n"
+        "        self.owner.deliver(1)\n"
+        "class Sorter:\n"
+        "    def __init__(self):\n"
+        "        self.segments = [Segment(self) for _ in range(3)]\n"
+        "    def deliver(self, bag):\n"
+        "        return bag\n"
+    )
+    assert model.types.get("a:Segment.owner") == "Sorter"
+    assert callees(model, "Segment.run", "deliver") == {"Sorter.deliver"}

@@ -1249,6 +1249,9 @@ def _value_class(builder: ModelBuilder, function: str, value: cst.BaseExpression
         qual = call.qualname if call is not None else None
         return qual if qual in model.classes else None
     if isinstance(value, cst.Name):
+        info = model.functions.get(function)
+        if info is not None and info.class_name and info.self_name == value.value:
+            return info.class_name  # ``Segment(queue, self)`` in a method: the method's class
         return model.types.get(f"l:{function}.{value.value}") or model.types.get(f"g:{value.value}")
     if isinstance(value, cst.Attribute):  # ``sorter.tracker``, ``self.tracker``
         info = model.functions.get(function)
