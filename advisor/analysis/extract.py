@@ -242,6 +242,8 @@ class ModelBuilder(cst.CSTVisitor):
         """Module function / ``Class.method`` -> the module class its return annotation names."""
         self.returned_refs: dict[str, list[str | None]] = {}
         self.returns_primitive: dict[str, Primitive] = {}
+        """Function -> the primitive every one of its ``return`` statements gives (``return sem``
+        where ``sem`` is a ``Semaphore`` it looked up or made)."""
         self.lock_containers: set[str] = set()
         """Refs of dicts and lists built of locks (``{d: Lock() for d in drugs}``,
         ``defaultdict(threading.Lock)``)."""
@@ -249,8 +251,8 @@ class ModelBuilder(cst.CSTVisitor):
         """Locals bound to one lock of such a container: held as a ``KEYED_LOCK``."""
         self.returns_element_lock: set[str] = set()
         """Functions whose every ``return`` hands back one lock of such a container."""
-        """Function -> the primitive every one of its ``return`` statements gives (``return sem``
-        where ``sem`` is a ``Semaphore`` it looked up or made)."""
+        self.name_counts: dict[str, int] = {}
+        """How often each name occurs in the module (definitions' own names included)."""
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self._note_return(stmt.name.value, stmt)
@@ -932,6 +934,7 @@ class ModelBuilder(cst.CSTVisitor):
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
+        self.name_counts[node.value] = self.name_counts.get(node.value, 0) + 1
         if id(node) in self.targets:
             return
         ref = self.name_ref(node.value)
@@ -1199,12 +1202,16 @@ def _types_from_calls(builder: ModelBuilder) -> set[str]:
                 continue
             sites.setdefault(target.value.value, []).append(
                 (call.function, [cst.Arg(e.value) for e in elements] if elements else []))
-    named = _names_used(model.module)
+    defined: dict[str, int] = {}
+    for info in model.functions.values():
+        defined[info.name] = defined.get(info.name, 0) + 1
     typed: set[str] = set()
     for qual, found in sites.items():
         info = model.functions[qual]
-        if info.class_name or info.parent not in (None, MODULE) or named.get(qual, 0) != len(found):
+        if info.class_name or info.parent not in (None, MODULE):
             continue
+        if builder.name_counts.get(qual, 0) - defined.get(qual, 0) != len(found):
+            continue  # also named elsewhere: handed on, its other callers unknown
         for index, param in enumerate(info.params):
             ref = f"l:{qual}.{param}"
             if ref in model.types or ref in model.primitives:
@@ -1222,21 +1229,6 @@ def _types_from_calls(builder: ModelBuilder) -> set[str]:
                 model.types[ref] = classes.pop()
                 typed.add(ref)
     return typed
-
-
-def _names_used(module: cst.Module) -> dict[str, int]:
-    """How often each name appears in ``module`` outside definitions' own names."""
-    counts: dict[str, int] = {}
-
-    class Counter(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            counts[node.value] = counts.get(node.value, 0) + 1
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            counts[node.name.value] = counts.get(node.name.value, 0) - 1
-
-    module.visit(Counter())
-    return counts
 
 
 def _value_class(builder: ModelBuilder, function: str, value: cst.BaseExpression | None) -> str | None:
