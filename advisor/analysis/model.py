@@ -510,7 +510,7 @@ class ModuleModel:
                 continue
             params = list(info.params)
             if info.class_name and params[:1] in (["self"], ["cls"]):
-                continue
+                params = params[1:]  # ``Thread(target=self.handle, args=(conn,))``
             common: set[str] | None = None
             for spawn in spawns:
                 names = _loop_names(self.functions.get(spawn.function), spawn.node)
@@ -640,7 +640,6 @@ def _loop_names(info: "FunctionInfo | None", node: cst.CSTNode) -> set[str]:
     import libcst as cst
 
     found: set[str] = set()
-
     comprehensions = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 
     def targets(n: cst.CSTNode) -> list[cst.BaseExpression]:

@@ -535,21 +535,21 @@ def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: 
     # registry.nearest_free()`` / ``if driver is None: return`` / ``registry.mark_busy(driver)``:
     # the update after an ``if`` that leaves when nothing was found (a fill under ``if x is
     # None:``, cache-aside, is left alone: every thread stores the same thing).
-    pairs = [(t, calls_in(stmt.body)) for t in calls_in(stmt.test)]
+    # (query call, update calls, whether the updates follow an ``if`` that leaves)
+    pairs = [(t, calls_in(stmt.body), False) for t in calls_in(stmt.test)]
     exit_reads: set[str] = set()
-    split_after: list = []
     if stmt.orelse is None and _exits(stmt.body):
         after = [c for part in rest for c in calls_in(part)]
         # ``if not is_new(d): continue`` / ``remember(d)``; not a cache fill, whose exit hands
         # back what is stored (``if cache.has(k): return cache.get(k)``)
         exit_reads = _state_used(model, stmt.body)
-        split_after = [(t, after) for t in calls_in(stmt.test)]
+        pairs += [(t, after, True) for t in calls_in(stmt.test)]
         for name in _absent(stmt.test):
             bound = [a for a in fn.accesses if a.ref == f"l:{fn.qualname}.{name.value}" and a.kind == "write"]
             value = assigned_value(bound[0]) if len(bound) == 1 else None
             if isinstance(value, cst.Call):
-                pairs.append((value, after))
-    for test_node, acts in pairs + split_after:
+                pairs.append((value, after, False))
+    for test_node, acts, after_exit in pairs:
         test_call, query = callee(test_node)
         if query is None or model.exclusive_held(fn.qualname, test_call.held):
             continue
@@ -560,8 +560,7 @@ def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: 
             if a.kind == "read" and a.ref.startswith(("a:", "g:")) and model.primitive_kind(a.ref) is None
             for h in a.held if model.excludes(model.lock_identity(h.ref))
         }
-        if not tested or (any(test_node is t and acts is a for t, a in split_after)
-                          and {ref for ref, _ in tested} & exit_reads):
+        if not tested or (after_exit and {ref for ref, _ in tested} & exit_reads):
             continue
         for body_node in acts:
             body_call, act = callee(body_node)
