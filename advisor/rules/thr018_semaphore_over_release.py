@@ -17,7 +17,8 @@ class SemaphoreOverRelease(Rule):
     matching `acquire()`: a release inside `with sem:` (released twice), a release in a `try`
     body or `except` handler that a `finally` (or the code after the `try`) releases again, a
     release inside a loop that acquired once before the loop, and a release after a
-    non-blocking or timed `acquire()` whose result was ignored.
+    non-blocking or timed `acquire()` whose result was ignored, or tested (`if not
+    sem.acquire(timeout=t): return`) inside a `try` whose `finally` releases anyway.
 
     ## Why is this bad?
     A `Semaphore` has no upper bound: every extra `release()` silently raises its counter, so a
@@ -128,6 +129,8 @@ def _over_releases(fn: FunctionInfo, releases: list[Call]) -> Iterable[tuple[Cal
             name = _finally_without_check(fn, ref, chain, chains)
             if name:
                 reason = f"runs in `finally` even when the timed/non-blocking `acquire()` failed (`{name}` is false)"
+        if reason is None and _tested_acquire_in_try(fn, ref, chain, chains):
+            reason = "runs in `finally` even when the timed/non-blocking `acquire()` tested inside the `try` failed"
         if reason:
             yield call, reason
 
@@ -200,6 +203,26 @@ def _finally_without_check(fn: FunctionInfo, ref: str, chain: tuple[cst.CSTNode,
             return None
         return name
     return None
+
+
+def _tested_acquire_in_try(fn: FunctionInfo, ref: str, chain: tuple[cst.CSTNode, ...], chains: dict) -> bool:
+    """``try: if not sem.acquire(timeout=t): return ...`` with ``finally: sem.release()`` not
+    under an ``if``: the ``finally`` runs after the failed attempt too."""
+    for i, node in enumerate(chain):
+        if not (isinstance(node, cst.Try) and node.finalbody is not None and any(n is node.finalbody for n in chain[i + 1:])):
+            continue
+        if any(isinstance(n, cst.If) for n in chain[i + 1:]):
+            return False
+        for acq in fn.acquires:
+            if acq.ref != ref or acq.via != "acquire" or acq.blocking:
+                continue
+            up = chains.get(id(acq.node), ())
+            if not any(n is node.body for n in up):
+                continue
+            test = next((n for n in reversed(up) if isinstance(n, (cst.If, cst.While))), None)
+            if test is not None and (acq.node is test.test or any(n is test.test for n in up)):
+                return True
+    return False
 
 
 def _result_name(acquire: cst.Call, ancestors: tuple[cst.CSTNode, ...]) -> str | None:
