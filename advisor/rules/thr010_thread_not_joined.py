@@ -19,8 +19,8 @@ class ThreadNotJoined(Rule):
     Flags a thread started in a function that never joins it, although the function goes
     on to read (or return) what the thread fills in: a container passed in `args` or a
     variable the thread's closure writes. Also such a read, or a `Thread` subclass's result
-    attribute (`loader.words`, set in `run()`), made after `start()` but before the `join()`,
-    with no wait on something the thread signals in between. Daemon threads are reported
+    attribute (`loader.words`, set in `run()`), made after `start()` but before the `join()`
+    (or with no `join()` at all), with no wait on something the thread signals in between. Daemon threads are reported
     only when kept by no one (or by a local or list that is only used to start them) and the
     function reads what they fill with nothing but a `sleep` in between. Timers,
     fire-and-forget threads with no result, and threads that are returned, stored on an
@@ -299,7 +299,8 @@ SYNC = frozenset({"wait", "wait_for", "get", "result", "join", "acquire", "sleep
 
 def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
     """``loader.start(); ...; use(loader.words); ...; loader.join()``: an attribute the
-    thread's ``run()`` sets, read in straight-line code after the start and before the join."""
+    thread's ``run()`` sets, read in straight-line code after the start and before the join
+    (or with no join at all, the thread kept in a local nobody else gets)."""
     name = _local(fn, spawn.bound_to)
     if spawn.kind != "subclass" or name is None or not spawn.targets:
         return None
@@ -316,6 +317,7 @@ def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
         return None
     root = fn.node
     start = None
+    joined = False
     reads: list[cst.Attribute] = []
     for use in _uses(root, name):
         up = chain(model, root, use)
@@ -331,6 +333,7 @@ def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
             start = parent if attr == "start" else None
             continue
         if attr == "join":
+            joined = True
             break
         called = len(up) > 1 and isinstance(up[1], cst.Call) and up[1].func is parent
         if attr in written and not called and not isinstance(up[1] if len(up) > 1 else None, cst.AssignTarget):
@@ -339,8 +342,6 @@ def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
             reads.append(parent)
         elif called and attr not in HARMLESS or _waited_on(up):
             return None  # waits for it some other way (``loader.loaded.wait()``)
-    else:
-        return None  # never joined here
     if start is None or not reads:
         return None
     read = reads[0]
@@ -353,8 +354,9 @@ def _read_before_join(model: ModuleModel, fn: FunctionInfo, spawn: Spawn):
             first = next(iter(all_names(call.node.func)), None)
             if first is not None and begin < order.get(id(first), -1) < end:
                 return None  # waits for something the thread does first (worker_started.wait())
+    when = f"before `{name}.join()`" if joined else f"while nothing joins `{name}`"
     return read, (
-        f"`{name}.{read.attr.value}` is read before `{name}.join()`: the thread that sets it in "
+        f"`{name}.{read.attr.value}` is read {when}: the thread that sets it in "
         f"`{spawn.targets[0]}` may still be running, so the read sees the old value"
     )
 
