@@ -751,11 +751,17 @@ class ModelBuilder(cst.CSTVisitor):
         """The module class a called function or method is annotated to return."""
         if isinstance(func, cst.Name):
             return self.returns.get(qual) if qual else None
+        method = self._typed_method(func)
+        return self.returns.get(method) if method else None
+
+    def _typed_method(self, func: cst.BaseExpression) -> str | None:
+        """``Class.method`` for ``self.method`` or ``obj.method`` on a typed ``obj``
+        (``self.catalog.get(k)``)."""
         if isinstance(func, cst.Attribute) and isinstance(func.value, (cst.Name, cst.Attribute)):
             owner = self.self_class(func.value.value) if isinstance(func.value, cst.Name) else None
-            owner = owner or self.model.types.get(self.ref(func.value) or "")  # ``self.catalog.get(k)``
+            owner = owner or self.model.types.get(self.ref(func.value) or "")
             if owner is not None:
-                return self.returns.get(f"{owner.split('.<locals>.')[-1]}.{func.attr.value}")
+                return f"{owner.split('.<locals>.')[-1]}.{func.attr.value}"
         return None
 
     def _is_lock_call(self, node: cst.BaseExpression) -> bool:
@@ -790,14 +796,8 @@ class ModelBuilder(cst.CSTVisitor):
         if not isinstance(value, cst.Call):
             return False
         func = value.func
-        if isinstance(func, cst.Name):
-            return (self.resolve(func) or "") in self.returns_element_lock
-        if isinstance(func, cst.Attribute) and isinstance(func.value, (cst.Name, cst.Attribute)):
-            owner = self.self_class(func.value.value) if isinstance(func.value, cst.Name) else None
-            owner = owner or self.model.types.get(self.ref(func.value) or "")
-            if owner is not None:
-                return f"{owner.split('.<locals>.')[-1]}.{func.attr.value}" in self.returns_element_lock
-        return False
+        name = self.resolve(func) if isinstance(func, cst.Name) else self._typed_method(func)
+        return (name or "") in self.returns_element_lock
 
     def _bind_callable(self, ref: str, value: cst.BaseExpression) -> None:
         """``self.attr = func`` (or a parameter whose default is a function): calls of

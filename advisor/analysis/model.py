@@ -508,13 +508,11 @@ class ModuleModel:
             info = self.functions.get(entry)
             if info is None or not spawns:
                 continue
-            params = list(info.params)
-            if info.class_name and params[:1] in (["self"], ["cls"]):
-                params = params[1:]  # ``Thread(target=self.handle, args=(conn,))``
+            params = positional_params(info)  # ``Thread(target=self.handle, args=(conn,))``: after ``self``
             common: set[str] | None = None
             for spawn in spawns:
                 names = _loop_names(self.functions.get(spawn.function), spawn.node)
-                bound = {p for p, arg in zip(params, _spawn_arguments(spawn))
+                bound = {p for p, arg in zip(params, spawn_arguments(spawn))
                          if isinstance(arg, cst.Name) and arg.value in names}
                 common = bound if common is None else common & bound
             out.update(f"l:{entry}.{p}" for p in common or ())
@@ -616,14 +614,22 @@ def assigned_value(acc: Access):
     return None
 
 
-def _spawn_arguments(spawn: Spawn) -> list:
-    """The positional arguments a spawn hands its target: ``args=(...)`` after those of a
-    ``functools.partial(target, ...)`` target."""
+def positional_params(info: FunctionInfo) -> list[str]:
+    """``info``'s parameters that positional arguments fill (a method's ``self``/``cls`` left out)."""
+    params = list(info.params)
+    return params[1:] if info.class_name and params[:1] in (["self"], ["cls"]) else params
+
+
+def spawn_arguments(spawn: Spawn, through_partial: bool = True) -> list:
+    """The positional arguments a spawn hands its target: ``args=(...)``, after those of a
+    ``functools.partial(target, ...)`` target when ``through_partial``; none when an element
+    is starred (its positions are unknown)."""
     import libcst as cst
 
     out: list = []
     target = spawn.target
-    if isinstance(target, cst.Call) and target.args and all(a.keyword is None and not a.star for a in target.args):
+    if (through_partial and isinstance(target, cst.Call) and target.args
+            and all(a.keyword is None and not a.star for a in target.args)):
         out.extend(a.value for a in target.args[1:])
     if spawn.args is not None and isinstance(spawn.args.value, (cst.Tuple, cst.List)):
         if any(isinstance(el, cst.StarredElement) for el in spawn.args.value.elements):
@@ -638,6 +644,8 @@ def _loop_names(info: "FunctionInfo | None", node: cst.CSTNode) -> set[str]:
     if info is None:
         return set()
     import libcst as cst
+
+    from .syntax import names_in
 
     found: set[str] = set()
     comprehensions = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
@@ -660,7 +668,7 @@ def _loop_names(info: "FunctionInfo | None", node: cst.CSTNode) -> set[str]:
             if n is node:
                 for group in self.stack:
                     for target in group:
-                        found.update(_target_names(target))
+                        found.update(names_in(target))
                 return False
             if isinstance(n, (cst.For, *comprehensions)):
                 self.stack.append(targets(n))
@@ -672,16 +680,6 @@ def _loop_names(info: "FunctionInfo | None", node: cst.CSTNode) -> set[str]:
 
     info.node.visit(Finder())
     return found
-
-
-def _target_names(target: cst.BaseExpression) -> set[str]:
-    import libcst as cst
-
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return {n for el in target.elements for n in _target_names(el.value)}
-    return set()
 
 
 def _is_range(expr: cst.BaseExpression) -> bool:

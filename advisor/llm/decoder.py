@@ -153,6 +153,9 @@ class Decoder:
         self.packed = _int8_packed(self.layers)
         """Dynamic int8 projections -> their packed weights, called without the module's wrapper
         (its call and output cast were ~5 % of an int8 decoding run)."""
+        import torch
+
+        self.int8_linear = torch.ops.quantized.linear_dynamic
 
     def empty(self, rows: int, capacity: int, zeros: bool = True) -> Cache:
         """A cache with nothing attended. ``zeros=False``: buffers uninitialised (the caller
@@ -233,14 +236,14 @@ class Decoder:
         """``module(x)``; when reading a prompt (``pads``: each row's leading padding) with
         ``chunk`` set, each row's padding and then its tokens in runs of ``chunk`` go through
         separately, each quantized with its own scale, never with another row's."""
-        import torch
-
         if self.compute is not None:
             return module(x.to(self.compute)).to(self.dtype)
         packed = self.packed.get(module)
-        call = module if packed is None else lambda part: torch.ops.quantized.linear_dynamic(part, packed, True)
         if pads is None:
-            return call(x)
+            return module(x) if packed is None else self.int8_linear(x, packed, True)
+        import torch
+
+        call = module if packed is None else lambda part: self.int8_linear(part, packed, True)
         out = []
         for row, pad in zip(x.unbind(0), pads):
             parts = ([row[:pad]] if pad else []) + list(row[pad:].split(self.chunk))

@@ -495,9 +495,10 @@ def load_model(
     if quantize == "int8-all":
         ranges = smoothing_ranges(net, tokenizer, spec, ad)
         quantize = "int8" if ranges is None else quantize
+    precision = prompt_precision()
     if quantize == "int8":
         prompt_model, net = net, quantize_int8(net)
-        if prompt_precision() == "bf16":
+        if precision == "bf16":
             from .decoder import bf16_projections
 
             bf16_projections(prompt_model)
@@ -521,5 +522,5 @@ def load_model(
     if ad is not None:
         info.extra["adapter_name"] = ad.name
     if prompt_model is not None:
-        info.extra["prompt_precision"] = prompt_precision()
+        info.extra["prompt_precision"] = precision
     return LoadedModel(net, tokenizer, info, prompt_model)

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import libcst as cst
 
-from ..analysis.model import Access, Call, HeldLock, ModuleModel
+from ..analysis.model import Access, Call, HeldLock, ModuleModel, positional_params, spawn_arguments
 from ..analysis.syntax import calls_in, names_in  # noqa: F401  (re-exported for the rules)
 
 _INDEX: "weakref.WeakKeyDictionary[ModuleModel, dict[str, dict]]" = weakref.WeakKeyDictionary()
@@ -168,17 +168,12 @@ def _opposite_branches(model: ModuleModel, root: cst.CSTNode, p: cst.CSTNode, q:
 def spawn_arg_params(model: ModuleModel, spawn) -> list[tuple[cst.BaseExpression, str]]:
     """``(argument, parameter ref)`` for each element of ``args=(...)`` a spawn hands its
     targets (``Thread(target=serve, args=(lobby, endpoint))`` -> ``l:serve.endpoint``)."""
-    if spawn.args is None or not isinstance(spawn.args.value, (cst.Tuple, cst.List)):
-        return []
+    args = spawn_arguments(spawn, through_partial=False)
     out = []
     for target in spawn.targets:
         info = model.functions.get(target)
-        if info is None:
-            continue
-        params = list(info.params)
-        if info.class_name and params[:1] in (["self"], ["cls"]):
-            params = params[1:]
-        out.extend((el.value, f"l:{target}.{param}") for param, el in zip(params, spawn.args.value.elements))
+        if info is not None:
+            out.extend((arg, f"l:{target}.{param}") for param, arg in zip(positional_params(info), args))
     return out
 
 

@@ -512,11 +512,7 @@ def _refused_if_present(stmt: cst.If, ref: str, model: ModuleModel) -> bool:
         return False
     if not any(acc.ref == ref for acc in accesses_at(model, test.comparisons[0].comparator)):
         return False
-    inside = _nodes(stmt.body)
-    for node in inside.names + inside.subscripts:
-        if any(acc.ref == ref for acc in accesses_at(model, node)):
-            return False
-    return True
+    return ref not in _state_used(model, stmt.body)
 
 
 def _split_by_helpers(model: ModuleModel, fn: FunctionInfo, stmt: cst.If, rest: tuple[cst.CSTNode, ...]):
